@@ -1,0 +1,239 @@
+//! The one seam between the webhook handler and NATS: a small trait, so routing and answers can
+//! be tested with a fake, and its NATS implementation (core request/reply for pre-events,
+//! JetStream publish with PubAck for post-events).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::jetstream::{self, stream};
+use async_nats::{Client, HeaderMap, RequestErrorKind};
+use bytes::Bytes;
+use tokio::sync::watch;
+
+/// Why a pre-event request got no reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No resolver is subscribed: answered by the server at once.
+    #[error("no resolvers")]
+    NoResponders,
+    /// A resolver is subscribed but did not answer in time.
+    #[error("timed out")]
+    TimedOut,
+    /// Not connected to NATS.
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// Anything else the client reported.
+    #[error("request failed")]
+    Other,
+}
+
+/// Why a post-event was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// Not connected to NATS.
+    #[error("not connected to NATS")]
+    Disconnected,
+    /// No PubAck within the publish timeout.
+    #[error("no PubAck in time")]
+    TimedOut,
+    /// JetStream refused it or the client failed.
+    #[error("publish failed: {0}")]
+    Failed(String),
+}
+
+/// How JetStream acknowledged a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Newly stored.
+    New,
+    /// Already stored within the duplicate window.
+    Duplicate,
+}
+
+/// What the webhook handler needs from the broker.
+pub trait Broker: Send + Sync + 'static {
+    /// Asks a resolver, waiting at most `timeout`.
+    fn request(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Bytes, RequestError>> + Send;
+
+    /// Stores durably; resolves after the PubAck.
+    fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<Stored, PublishError>> + Send;
+
+    /// `Ok` when connected and the stream exists, else a short reason.
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The post-event stream's settings.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Stream name (`STREAM_NAME`).
+    pub name: String,
+    /// Its one subject filter (`<prefix>.post.>`).
+    pub subject: String,
+    /// Retention by age (`STREAM_MAX_AGE`).
+    pub max_age: Duration,
+    /// Replicas (`STREAM_REPLICAS`).
+    pub replicas: usize,
+}
+
+impl StreamSettings {
+    /// The JetStream configuration: file storage, two-minute duplicate window.
+    pub fn config(&self) -> stream::Config {
+        stream::Config {
+            name: self.name.clone(),
+            subjects: vec![self.subject.clone()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            duplicate_window: Duration::from_secs(120),
+            max_age: self.max_age,
+            num_replicas: self.replicas,
+            ..stream::Config::default()
+        }
+    }
+}
+
+/// The NATS broker.
+#[derive(Debug, Clone)]
+pub struct NatsBroker {
+    client: Client,
+    jetstream: jetstream::Context,
+    stream_name: String,
+    stream_ready: Arc<AtomicBool>,
+}
+
+impl NatsBroker {
+    /// A broker over `client`; PubAcks are awaited at most `publish_timeout`.
+    pub fn new(client: Client, stream_name: String, publish_timeout: Duration) -> NatsBroker {
+        let jetstream = jetstream::ContextBuilder::new()
+            .timeout(publish_timeout)
+            .build(client.clone());
+        NatsBroker {
+            client,
+            jetstream,
+            stream_name,
+            stream_ready: Arc::default(),
+        }
+    }
+
+    /// Keeps the stream created and up to date: at start, and again after every reconnection
+    /// (a server that lost its store would otherwise refuse every publish). Runs until
+    /// `connected` closes.
+    pub async fn maintain_stream(
+        &self,
+        settings: StreamSettings,
+        mut connected: watch::Receiver<bool>,
+    ) {
+        loop {
+            if *connected.borrow_and_update() {
+                match self
+                    .jetstream
+                    .create_or_update_stream(settings.config())
+                    .await
+                {
+                    Ok(info) => {
+                        tracing::info!(stream = %info.config.name, replicas = info.config.num_replicas, "stream ready");
+                        self.stream_ready.store(true, Ordering::Release);
+                    }
+                    Err(err) => {
+                        tracing::error!(stream = %settings.name, cause = %err, "creating the stream failed; retrying");
+                        self.stream_ready.store(false, Ordering::Release);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            if connected.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The client, to drain at shutdown.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+}
+
+impl Broker for NatsBroker {
+    async fn request(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, RequestError> {
+        if !self.connected() {
+            return Err(RequestError::Disconnected);
+        }
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(timeout));
+        match self.client.send_request(subject, request).await {
+            Ok(message) => Ok(message.payload),
+            Err(err) => Err(match err.kind() {
+                RequestErrorKind::NoResponders => RequestError::NoResponders,
+                RequestErrorKind::TimedOut => RequestError::TimedOut,
+                _ => RequestError::Other,
+            }),
+        }
+    }
+
+    async fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Stored, PublishError> {
+        if !self.connected() {
+            return Err(PublishError::Disconnected);
+        }
+        let ack = self
+            .jetstream
+            .publish_with_headers(subject, headers, payload)
+            .await
+            .map_err(|err| PublishError::Failed(err.to_string()))?;
+        match ack.await {
+            Ok(ack) if ack.duplicate => Ok(Stored::Duplicate),
+            Ok(_) => Ok(Stored::New),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::TimedOut => {
+                Err(PublishError::TimedOut)
+            }
+            Err(err) => Err(PublishError::Failed(err.to_string())),
+        }
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        if !self.connected() {
+            return Err("NATS not connected".into());
+        }
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            self.jetstream.get_stream(&self.stream_name),
+        )
+        .await
+        {
+            Ok(Ok(_)) if self.stream_ready.load(Ordering::Acquire) => Ok(()),
+            Ok(Ok(_)) => Err(format!("stream {} not yet configured", self.stream_name)),
+            Ok(Err(err)) => Err(format!("stream {}: {err}", self.stream_name)),
+            Err(_) => Err("JetStream did not answer".into()),
+        }
+    }
+}

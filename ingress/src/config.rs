@@ -1,0 +1,199 @@
+//! The ingress configuration: every setting from a flag or its environment variable (the names
+//! of SPEC.md), parsed into real types and validated once at start.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use frontline_shared::subject::{self, Subjects};
+
+use crate::nats::NatsArgs;
+use crate::secret::Tokens;
+use crate::signature::{PublicUrl, SignatureVerifier};
+use crate::telemetry::LogFormat;
+
+/// What a pre-event gets when no resolver answers in time (or NATS is down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fallback {
+    /// 200 `{}`: the action goes through unmodified.
+    Accept,
+    /// 503: the action is rejected.
+    Reject,
+}
+
+/// The ingress: verifies Twilio Conversations webhooks and hands them to NATS.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ingress", version, about)]
+pub struct Config {
+    /// Public listener for Twilio's webhooks.
+    #[arg(long, env = "INGRESS_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Admin listener: /metrics, /livez, /readyz. Keep it private.
+    #[arg(long, env = "INGRESS_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
+    /// The origin Twilio is configured with, e.g. https://hooks.example.com.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+    /// Twilio auth token(s), comma-separated during a rotation.
+    #[arg(
+        long = "twilio-auth-token",
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub auth_tokens: Option<Tokens>,
+    /// Accept unsigned webhooks (local trials only; never in production).
+    #[arg(long, env = "INSECURE_SKIP_SIGNATURE", default_value_t = false,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub insecure_skip_signature: bool,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// How long a pre-event waits for a resolver, in milliseconds (under 5000).
+    #[arg(long, env = "PRE_EVENT_TIMEOUT_MS", default_value_t = 3_000)]
+    pub pre_event_timeout_ms: u64,
+    /// The answer when no resolver answers in time.
+    #[arg(long, env = "PRE_EVENT_FALLBACK", value_enum, default_value_t = Fallback::Accept)]
+    pub pre_event_fallback: Fallback,
+    /// How long a post-event waits for JetStream's PubAck, in milliseconds.
+    #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 3_000)]
+    pub publish_timeout_ms: u64,
+    /// Webhook requests handled at once; beyond it pre-events take the fallback, post-events 503.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4_096)]
+    pub max_in_flight: usize,
+    /// Open connections at once; beyond it new connections are closed.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Time a client has to send its request headers, in seconds.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Time to finish in-flight requests after SIGTERM/SIGINT, in seconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    pub shutdown_grace_secs: u64,
+    /// First token of every subject.
+    #[arg(long, env = "SUBJECT_PREFIX", default_value = subject::DEFAULT_PREFIX)]
+    pub subject_prefix: String,
+    /// The post-event stream.
+    #[arg(long, env = "STREAM_NAME", default_value = subject::DEFAULT_STREAM)]
+    pub stream_name: String,
+    /// How long the stream keeps events, e.g. 7d, 12h.
+    #[arg(long, env = "STREAM_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub stream_max_age: Duration,
+    /// Stream replicas (3 on a cluster).
+    #[arg(long, env = "STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// NATS connection.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Neither a signature configuration nor the explicit opt-out.
+    #[error(
+        "PUBLIC_URL and TWILIO_AUTH_TOKEN are required (or INSECURE_SKIP_SIGNATURE=true for local trials)"
+    )]
+    MissingSignatureConfig,
+    /// A timeout at or over Twilio's 5 s budget.
+    #[error("PRE_EVENT_TIMEOUT_MS must be between 1 and 4999, got {0}")]
+    PreEventTimeout(u64),
+    /// Another invalid value.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Checks what clap cannot, and builds the signature verifier (`None` when signatures are
+    /// explicitly skipped).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] saying which setting is wrong.
+    pub fn validate(&self) -> Result<Option<SignatureVerifier>, ConfigError> {
+        if !(1..5_000).contains(&self.pre_event_timeout_ms) {
+            return Err(ConfigError::PreEventTimeout(self.pre_event_timeout_ms));
+        }
+        Subjects::new(&self.subject_prefix).map_err(ConfigError::Invalid)?;
+        if !subject::is_token(&self.stream_name) {
+            return Err(ConfigError::Invalid(format!(
+                "STREAM_NAME {:?} is not a valid name",
+                self.stream_name
+            )));
+        }
+        if self.max_in_flight == 0 || self.max_connections == 0 || self.stream_replicas == 0 {
+            return Err(ConfigError::Invalid(
+                "MAX_IN_FLIGHT, MAX_CONNECTIONS and STREAM_REPLICAS must be at least 1".into(),
+            ));
+        }
+        match (&self.public_url, &self.auth_tokens) {
+            (Some(url), Some(tokens)) if !tokens.is_empty() => {
+                Ok(Some(SignatureVerifier::new(tokens.clone(), url.clone())))
+            }
+            _ if self.insecure_skip_signature => Ok(None),
+            _ => Err(ConfigError::MissingSignatureConfig),
+        }
+    }
+
+    /// The subjects of this deployment (call after [`Config::validate`]).
+    pub fn subjects(&self) -> Subjects {
+        Subjects::new(&self.subject_prefix).unwrap_or_default()
+    }
+
+    /// A configuration for tests and embedding: defaults, with `nats_url` and signatures
+    /// checked against `public_url` and `token`.
+    pub fn for_test(nats_url: &str, public_url: &str, token: &str) -> Config {
+        let mut config = Config::parse_from(["ingress"]);
+        config.nats = NatsArgs::plain(nats_url);
+        config.public_url = Some(public_url.parse().expect("a valid test PUBLIC_URL"));
+        config.auth_tokens = Some(token.parse().expect("tokens always parse"));
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_start_without_signature_config() {
+        let mut config = Config::parse_from(["ingress"]);
+        config.public_url = None;
+        config.auth_tokens = None;
+        assert_eq!(
+            config.validate().unwrap_err(),
+            ConfigError::MissingSignatureConfig
+        );
+        config.insecure_skip_signature = true;
+        assert!(config.validate().unwrap().is_none());
+    }
+
+    #[test]
+    fn rejects_a_pre_event_timeout_over_the_budget() {
+        let mut config = Config::for_test("nats://127.0.0.1:1", "https://x.example", "t");
+        config.pre_event_timeout_ms = 5_000;
+        assert_eq!(
+            config.validate().unwrap_err(),
+            ConfigError::PreEventTimeout(5_000)
+        );
+        config.pre_event_timeout_ms = 4_999;
+        assert!(config.validate().unwrap().is_some());
+    }
+
+    #[test]
+    fn parses_flags_and_durations() {
+        let config = Config::parse_from([
+            "ingress",
+            "--stream-max-age",
+            "12h",
+            "--pre-event-fallback",
+            "reject",
+            "--insecure-skip-signature",
+            "true",
+        ]);
+        assert_eq!(config.stream_max_age, Duration::from_secs(12 * 3600));
+        assert_eq!(config.pre_event_fallback, Fallback::Reject);
+        assert!(config.insecure_skip_signature);
+    }
+}

@@ -1,0 +1,81 @@
+//! The one error type of the webhook path and the one place it becomes an HTTP answer. Every
+//! rejection is logged here with structured fields; the body is always empty.
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::signature::SignatureError;
+
+/// Why a webhook request was not handed to NATS.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// No route for this path.
+    #[error("no such route")]
+    NotFound,
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is over `MAX_BODY_BYTES`.
+    #[error("body over {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The POST body is neither a form nor JSON with `bodySHA256`.
+    #[error("unsupported content type {0:?}")]
+    UnsupportedMediaType(String),
+    /// The signature is missing or wrong.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// A malformed request (no `EventType`, an unreadable body).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The body could not be read from the connection.
+    #[error("reading the body failed: {0}")]
+    Body(String),
+}
+
+impl Rejection {
+    /// The status code SPEC.md assigns.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::NotFound => StatusCode::NOT_FOUND,
+            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::Signature(_) => StatusCode::FORBIDDEN,
+            Rejection::BadRequest(_) | Rejection::Body(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Logs the cause and builds the empty-bodied answer.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        tracing::warn!(status = status.as_u16(), cause = %self, "webhook rejected");
+        let mut response = empty(status);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+        }
+        response
+    }
+}
+
+/// An answer with no body.
+pub fn empty(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+/// A 200 answer with a JSON body.
+pub fn json(body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,304 @@
+//! Routing and the answer to each webhook: one `match` on method and path, then verify,
+//! classify, and either ask the resolvers (pre) or store (post). Every request is counted once
+//! with its outcome and timed by path.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use frontline_shared::subject::Subjects;
+use frontline_shared::{EventKind, EventType, PreReply, headers};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use tokio::sync::Semaphore;
+use tracing::{Instrument, Span};
+
+use crate::broker::{Broker, PublishError, Stored};
+use crate::config::Fallback;
+use crate::error::{Rejection, empty, json};
+use crate::metrics::{IngressMetrics, Outcome, PathKind};
+use crate::telemetry;
+use crate::webhook::{BodyKind, RawRequest, Webhook, WebhookVerifier};
+
+/// The one webhook route.
+pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
+
+/// An HTTP answer.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// What the webhook handler needs, built once at start and shared by every request.
+#[derive(Debug)]
+pub struct App<B> {
+    /// The broker seam.
+    pub broker: B,
+    /// Signature checks.
+    pub verifier: WebhookVerifier,
+    /// Subject builder for this deployment.
+    pub subjects: Subjects,
+    /// Metrics.
+    pub metrics: IngressMetrics,
+    /// `MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// `PRE_EVENT_TIMEOUT_MS`.
+    pub pre_event_timeout: Duration,
+    /// `PRE_EVENT_FALLBACK`.
+    pub fallback: Fallback,
+    /// `MAX_IN_FLIGHT` permits.
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl<B: Broker> App<B> {
+    /// Answers one HTTP request on the public listener.
+    pub async fn handle<T>(self: Arc<Self>, request: Request<T>) -> HttpResponse
+    where
+        T: hyper::body::Body<Data = Bytes> + Send,
+        T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let span = tracing::info_span!(
+            "webhook",
+            event_type = tracing::field::Empty,
+            conversation_sid = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        async move {
+            let (kind, event_type, outcome, response) = match self.webhook(request).await {
+                Ok(answer) => answer,
+                Err(rejection) => {
+                    let outcome = match rejection {
+                        Rejection::Signature(_) => Outcome::BadSignature,
+                        _ => Outcome::BadRequest,
+                    };
+                    (None, None, outcome, rejection.into_response())
+                }
+            };
+            let elapsed = started.elapsed();
+            self.metrics
+                .count(event_type.map(EventType::as_str), outcome);
+            if let Some(kind) = kind {
+                self.metrics.observe(kind, elapsed.as_secs_f64());
+            }
+            let span = Span::current();
+            span.record("outcome", outcome.as_str());
+            span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+            tracing::debug!(status = response.status().as_u16(), "webhook answered");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Route, read, verify, classify, dispatch.
+    async fn webhook<T>(&self, request: Request<T>) -> Result<Answer, Rejection>
+    where
+        T: hyper::body::Body<Data = Bytes> + Send,
+        T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let body_kind = match (&parts.method, parts.uri.path()) {
+            (&Method::POST, WEBHOOK_PATH) => {
+                let content_type = parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                Some(BodyKind::from_content_type(content_type)?)
+            }
+            (&Method::GET, WEBHOOK_PATH) => None,
+            (_, WEBHOOK_PATH) => return Err(Rejection::MethodNotAllowed),
+            _ => return Err(Rejection::NotFound),
+        };
+        let body = read_body(body, self.max_body_bytes).await?;
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let raw = RawRequest {
+            method: &parts.method,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or(WEBHOOK_PATH, |pq| pq.as_str()),
+            body_kind,
+            body: &body,
+            signature: header(headers::HTTP_SIGNATURE),
+            idempotency_token: header(headers::HTTP_IDEMPOTENCY_TOKEN),
+        };
+        let webhook = self.verifier.verify(raw)?;
+        let name = webhook
+            .event_type()
+            .ok_or(Rejection::BadRequest("missing EventType"))?;
+        let event = EventType::parse(name);
+        let span = Span::current();
+        span.record("event_type", name);
+        if let Some(sid) = webhook.conversation_sid() {
+            span.record("conversation_sid", sid);
+        }
+        let traceparent = telemetry::child_traceparent(header(headers::TRACEPARENT));
+        Ok(match event {
+            Some(event) if event.kind() == EventKind::Pre => {
+                self.pre_event(event, webhook, traceparent).await
+            }
+            _ => self.post_event(event, webhook, traceparent).await,
+        })
+    }
+
+    /// Asks a resolver and turns its reply into Twilio's answer.
+    async fn pre_event(&self, event: EventType, webhook: Webhook, traceparent: String) -> Answer {
+        let answer = |outcome, response| (Some(PathKind::Pre), Some(event), outcome, response);
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            tracing::warn!("over MAX_IN_FLIGHT; pre-event takes the fallback");
+            return answer(Outcome::Overloaded, self.fallback_response());
+        };
+        let _gauge = GaugeGuard::new(&self.metrics);
+        let subject = self.subjects.pre(event, webhook.conversation_sid());
+        let deadline = unix_millis() + self.pre_event_timeout.as_millis() as u64;
+        let mut headers = message_headers(&webhook, event.as_str(), &traceparent);
+        headers.insert(headers::DEADLINE, deadline.to_string().as_str());
+        let payload = Bytes::from(webhook.into_envelope(now_rfc3339()).to_vec());
+        let asked = Instant::now();
+        let reply = self
+            .broker
+            .request(subject, headers, payload, self.pre_event_timeout)
+            .await;
+        self.metrics
+            .nats_request_duration
+            .observe(asked.elapsed().as_secs_f64());
+        let reply = match reply {
+            Ok(payload) => PreReply::from_slice(&payload).map_err(|err| {
+                tracing::warn!(cause = %err, "unreadable resolver reply; taking the fallback");
+            }),
+            Err(err) => {
+                tracing::warn!(cause = %err, "no resolver answer; taking the fallback");
+                Err(())
+            }
+        };
+        match reply {
+            Ok(PreReply::Accept) => answer(Outcome::Accepted, json(&b"{}"[..])),
+            Ok(PreReply::Modify { fields }) if fields.is_empty() => {
+                answer(Outcome::Accepted, json(&b"{}"[..]))
+            }
+            Ok(PreReply::Modify { fields }) => {
+                answer(Outcome::Modified, json(fields.to_twilio_body()))
+            }
+            Ok(PreReply::Reject { reason }) => {
+                tracing::info!(reason = %reason, "resolver rejected the action");
+                answer(Outcome::Rejected, empty(StatusCode::FORBIDDEN))
+            }
+            Ok(PreReply::Error { message }) => {
+                tracing::warn!(cause = %message, "resolver failed; taking the fallback");
+                answer(Outcome::Fallback, self.fallback_response())
+            }
+            Err(()) => answer(Outcome::Fallback, self.fallback_response()),
+        }
+    }
+
+    /// Stores the event; 200 only after JetStream's PubAck.
+    async fn post_event(
+        &self,
+        event: Option<EventType>,
+        webhook: Webhook,
+        traceparent: String,
+    ) -> Answer {
+        let answer = |outcome, response| (Some(PathKind::Post), event, outcome, response);
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            tracing::warn!("over MAX_IN_FLIGHT; post-event refused with 503");
+            let mut response = empty(StatusCode::SERVICE_UNAVAILABLE);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return answer(Outcome::Overloaded, response);
+        };
+        let _gauge = GaugeGuard::new(&self.metrics);
+        let subject = self.subjects.post(event, webhook.conversation_sid());
+        let type_header = event.map_or(frontline_shared::subject::UNKNOWN, EventType::as_str);
+        let mut headers = message_headers(&webhook, type_header, &traceparent);
+        headers.insert(headers::MSG_ID, webhook.dedupe_id().as_ref());
+        let payload = Bytes::from(webhook.into_envelope(now_rfc3339()).to_vec());
+        match self.broker.publish(subject, headers, payload).await {
+            Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),
+            Ok(Stored::Duplicate) => answer(Outcome::Duplicate, empty(StatusCode::OK)),
+            Err(err) => {
+                let level_error = !matches!(err, PublishError::Disconnected);
+                if level_error {
+                    tracing::error!(cause = %err, "post-event not stored; answering 503");
+                } else {
+                    tracing::warn!(cause = %err, "post-event not stored; answering 503");
+                }
+                answer(
+                    Outcome::PublishFailed,
+                    empty(StatusCode::SERVICE_UNAVAILABLE),
+                )
+            }
+        }
+    }
+
+    fn fallback_response(&self) -> HttpResponse {
+        match self.fallback {
+            Fallback::Accept => json(&b"{}"[..]),
+            Fallback::Reject => empty(StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
+/// The path taken, the event (when known), the outcome and the answer.
+type Answer = (Option<PathKind>, Option<EventType>, Outcome, HttpResponse);
+
+/// Reads the whole body, refusing more than `limit` bytes while reading.
+async fn read_body<T>(body: T, limit: usize) -> Result<Bytes, Rejection>
+where
+    T: hyper::body::Body<Data = Bytes>,
+    T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(Rejection::PayloadTooLarge { limit }),
+        Err(err) => Err(Rejection::Body(err.to_string())),
+    }
+}
+
+/// The headers on every message: event type, account, conversation, trace context. Values that
+/// could not stand in a header (control characters) are left out; the envelope has them all.
+fn message_headers(webhook: &Webhook, event_type: &str, traceparent: &str) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.insert(headers::EVENT_TYPE, event_type);
+    if let Some(account) = webhook.account_sid().filter(|v| header_safe(v)) {
+        map.insert(headers::ACCOUNT_SID, account);
+    }
+    if let Some(sid) = webhook.conversation_sid().filter(|v| header_safe(v)) {
+        map.insert(headers::CONVERSATION_SID, sid);
+    }
+    map.insert(headers::TRACEPARENT, traceparent);
+    map
+}
+
+fn header_safe(value: &str) -> bool {
+    value.len() <= 256 && value.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Holds `frontline_ingress_in_flight_requests` up while a request talks to NATS.
+struct GaugeGuard<'a>(&'a IngressMetrics);
+
+impl<'a> GaugeGuard<'a> {
+    fn new(metrics: &'a IngressMetrics) -> GaugeGuard<'a> {
+        metrics.in_flight.inc();
+        GaugeGuard(metrics)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests;

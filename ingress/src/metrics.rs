@@ -1,0 +1,247 @@
+//! The ingress's Prometheus metrics, registered on an explicit registry held in state. Every
+//! labelled series is resolved once at start: the request path only indexes into tables, and the
+//! `event_type` label takes the known names or `other`, so junk event types add no series.
+
+use frontline_shared::EventType;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+/// Buckets from 0.5 ms to Twilio's 5 s budget.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The `event_type` label of anything outside the known table (or missing).
+pub const OTHER_EVENT: &str = "other";
+
+/// How a webhook request ended: the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Pre-event: a resolver accepted it.
+    Accepted,
+    /// Pre-event: a resolver modified it.
+    Modified,
+    /// Pre-event: a resolver rejected it.
+    Rejected,
+    /// Pre-event: no usable answer; `PRE_EVENT_FALLBACK` answered.
+    Fallback,
+    /// Post-event: stored.
+    Published,
+    /// Post-event: already stored (JetStream de-duplicated it).
+    Duplicate,
+    /// Missing or wrong signature.
+    BadSignature,
+    /// 400, 404, 405, 413, 415.
+    BadRequest,
+    /// Over `MAX_IN_FLIGHT`.
+    Overloaded,
+    /// Post-event: JetStream did not confirm it.
+    PublishFailed,
+}
+
+impl Outcome {
+    /// Every outcome, in label-table order.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Accepted,
+        Outcome::Modified,
+        Outcome::Rejected,
+        Outcome::Fallback,
+        Outcome::Published,
+        Outcome::Duplicate,
+        Outcome::BadSignature,
+        Outcome::BadRequest,
+        Outcome::Overloaded,
+        Outcome::PublishFailed,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Modified => "modified",
+            Outcome::Rejected => "rejected",
+            Outcome::Fallback => "fallback",
+            Outcome::Published => "published",
+            Outcome::Duplicate => "duplicate",
+            Outcome::BadSignature => "bad_signature",
+            Outcome::BadRequest => "bad_request",
+            Outcome::Overloaded => "overloaded",
+            Outcome::PublishFailed => "publish_failed",
+        }
+    }
+}
+
+/// Which path a request took: the `kind` label of the duration histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// Asked of the resolvers.
+    Pre,
+    /// Stored in JetStream.
+    Post,
+}
+
+/// Every ingress metric.
+#[derive(Debug, Clone)]
+pub struct IngressMetrics {
+    registry: Registry,
+    /// `[event label][outcome]`: `EventType as usize`, then `other` last.
+    requests: Vec<[IntCounter; Outcome::ALL.len()]>,
+    duration_pre: Histogram,
+    duration_post: Histogram,
+    /// Webhook requests being handled now.
+    pub in_flight: IntGauge,
+    /// Duration of NATS requests to the resolvers.
+    pub nats_request_duration: Histogram,
+}
+
+impl IngressMetrics {
+    /// Registers every metric (and the process metrics) on a new registry.
+    ///
+    /// # Errors
+    /// Only on a duplicate registration, which would be a bug.
+    pub fn new() -> Result<IngressMetrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests_vec = IntCounterVec::new(
+            Opts::new(
+                "frontline_ingress_requests_total",
+                "Webhook requests by event type and outcome.",
+            ),
+            &["event_type", "outcome"],
+        )?;
+        let labels = EventType::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .chain([OTHER_EVENT]);
+        let requests = labels
+            .map(|event| {
+                Outcome::ALL
+                    .map(|outcome| requests_vec.with_label_values(&[event, outcome.as_str()]))
+            })
+            .collect();
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "frontline_ingress_request_duration_seconds",
+                "Webhook request handling time by path (pre or post).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["kind"],
+        )?;
+        let in_flight = IntGauge::new(
+            "frontline_ingress_in_flight_requests",
+            "Webhook requests being handled.",
+        )?;
+        let nats_request_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "frontline_ingress_nats_request_duration_seconds",
+                "NATS request/reply round trips to the resolvers.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(requests_vec))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(nats_request_duration.clone()))?;
+        register_process_metrics(&registry)?;
+        Ok(IngressMetrics {
+            registry,
+            requests,
+            duration_pre: duration.with_label_values(&["pre"]),
+            duration_post: duration.with_label_values(&["post"]),
+            in_flight,
+            nats_request_duration,
+        })
+    }
+
+    /// The registry `/metrics` serves.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Counts one finished request.
+    pub fn count(&self, event_type: Option<&str>, outcome: Outcome) {
+        let row = event_type
+            .and_then(EventType::parse)
+            .map_or(EventType::ALL.len(), |e| e as usize);
+        // `Outcome::ALL` lists the variants in declaration order.
+        self.requests[row][outcome as usize].inc();
+    }
+
+    /// Records one request's handling time.
+    pub fn observe(&self, kind: PathKind, seconds: f64) {
+        match kind {
+            PathKind::Pre => self.duration_pre.observe(seconds),
+            PathKind::Post => self.duration_post.observe(seconds),
+        }
+    }
+}
+
+/// Registers `process_resident_memory_bytes` and the other process metrics (Linux).
+///
+/// # Errors
+/// Only on a duplicate registration.
+pub fn register_process_metrics(registry: &Registry) -> Result<(), prometheus::Error> {
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = registry;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::Encoder;
+
+    fn scrape(metrics: &IngressMetrics) -> String {
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&metrics.registry().gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn counts_by_known_label_or_other() {
+        let metrics = IngressMetrics::new().unwrap();
+        metrics.count(Some("onMessageAdd"), Outcome::Modified);
+        metrics.count(Some("onJunk.*"), Outcome::Published);
+        metrics.count(Some("onAnotherJunk"), Outcome::Published);
+        metrics.count(None, Outcome::BadRequest);
+        let text = scrape(&metrics);
+        assert!(text.contains(r#"frontline_ingress_requests_total{event_type="onMessageAdd",outcome="modified"} 1"#), "{text}");
+        assert!(text.contains(
+            r#"frontline_ingress_requests_total{event_type="other",outcome="published"} 2"#
+        ));
+        assert!(text.contains(
+            r#"frontline_ingress_requests_total{event_type="other",outcome="bad_request"} 1"#
+        ));
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("frontline_ingress_requests_total{"))
+            .count();
+        assert_eq!(series, 24 * Outcome::ALL.len());
+    }
+
+    #[test]
+    fn histograms_resolve_half_a_millisecond_to_five_seconds() {
+        let metrics = IngressMetrics::new().unwrap();
+        metrics.observe(PathKind::Pre, 0.0003);
+        metrics.observe(PathKind::Post, 4.0);
+        let text = scrape(&metrics);
+        assert!(
+            text.contains(
+                r#"frontline_ingress_request_duration_seconds_bucket{kind="pre",le="0.0005"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"frontline_ingress_request_duration_seconds_bucket{kind="post",le="2.5"} 0"#
+        ));
+        assert!(text.contains(
+            r#"frontline_ingress_request_duration_seconds_bucket{kind="post",le="5"} 1"#
+        ));
+    }
+}

@@ -1,0 +1,129 @@
+//! Connecting to NATS: the connection settings both binaries share (`NATS_URL` and the usual
+//! credentials) and a client that never gives up: it connects in the background when NATS is
+//! down at start and reconnects by itself, so a service starts and recovers without a restart.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, Event};
+use tokio::sync::watch;
+
+use crate::secret::Secret;
+
+/// NATS connection settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated for a cluster; `tls://` for TLS.
+    #[arg(
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub url: String,
+    /// A NATS credentials (JWT + seed) file.
+    #[arg(long = "nats-creds", env = "NATS_CREDS")]
+    pub creds: Option<PathBuf>,
+    /// User name for user/password authentication.
+    #[arg(long = "nats-user", env = "NATS_USER", requires = "password")]
+    pub user: Option<String>,
+    /// Password for user/password authentication.
+    #[arg(long = "nats-password", env = "NATS_PASSWORD", hide_env_values = true)]
+    pub password: Option<Secret>,
+    /// Token authentication.
+    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+    /// NKey seed authentication.
+    #[arg(
+        long = "nats-nkey-seed",
+        env = "NATS_NKEY_SEED",
+        hide_env_values = true
+    )]
+    pub nkey_seed: Option<Secret>,
+    /// CA certificate file for `tls://` servers with a private CA.
+    #[arg(long = "nats-ca-file", env = "NATS_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl NatsArgs {
+    /// Settings for a server at `url` with no credentials (tests, local runs).
+    pub fn plain(url: impl Into<String>) -> NatsArgs {
+        NatsArgs {
+            url: url.into(),
+            creds: None,
+            user: None,
+            password: None,
+            token: None,
+            nkey_seed: None,
+            ca_file: None,
+        }
+    }
+
+    /// Starts a client named `name`. It returns at once, connected or not: the connection is
+    /// made in the background and remade after every loss. The returned watch turns `true` on
+    /// each (re)connection, so callers can redo set-up that the server may have lost.
+    ///
+    /// # Errors
+    /// When the credentials file cannot be read or the URL list is malformed.
+    pub async fn connect(
+        &self,
+        name: &str,
+    ) -> Result<(Client, watch::Receiver<bool>), async_nats::ConnectError> {
+        let mut options = match &self.creds {
+            Some(path) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|err| {
+                    async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, err)
+                })?,
+            None => ConnectOptions::new(),
+        };
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.expose().to_owned());
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.expose().to_owned());
+        }
+        if let Some(seed) = &self.nkey_seed {
+            options = options.nkey(seed.expose().to_owned());
+        }
+        if let Some(ca) = &self.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        let (connected_tx, connected_rx) = watch::channel(false);
+        let options = options
+            .name(name)
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(2))
+            .reconnect_delay_callback(reconnect_delay)
+            .event_callback(move |event| {
+                let connected_tx = connected_tx.clone();
+                async move { log_event(&event, &connected_tx) }
+            });
+        let urls: Vec<&str> = self.url.split(',').map(str::trim).collect();
+        let client = options.connect(urls).await?;
+        Ok((client, connected_rx))
+    }
+}
+
+/// Quick first retries (a restarted server is back within seconds), capped at two seconds.
+fn reconnect_delay(attempts: usize) -> Duration {
+    Duration::from_millis((attempts as u64 * 100).clamp(50, 2_000))
+}
+
+fn log_event(event: &Event, connected: &watch::Sender<bool>) {
+    match event {
+        Event::Connected => {
+            tracing::info!("connected to NATS");
+            connected.send_replace(true);
+        }
+        Event::Disconnected => {
+            tracing::warn!("disconnected from NATS; reconnecting");
+            connected.send_replace(false);
+        }
+        Event::Closed => {
+            tracing::info!("NATS connection closed");
+            connected.send_replace(false);
+        }
+        other => tracing::warn!(event = %other, "NATS event"),
+    }
+}

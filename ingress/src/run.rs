@@ -1,0 +1,120 @@
+//! Wiring: connect, build the shared state, serve both listeners, and shut down in order
+//! (stop accepting, finish in-flight requests, drain NATS) within the grace period.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::admin::{ReadinessCheck, serve_admin};
+use crate::broker::{Broker, NatsBroker, StreamSettings};
+use crate::config::{Config, ConfigError};
+use crate::handler::App;
+use crate::metrics::IngressMetrics;
+use crate::server::{ServeOptions, serve};
+use crate::webhook::WebhookVerifier;
+
+/// Why the ingress could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is unusable (exit code 64).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The NATS settings are unusable (a credentials file that cannot be read, say).
+    #[error("NATS: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Runs the ingress on the given listeners until `shutdown` resolves, then shuts down
+/// gracefully. NATS need not be up: the ingress starts, reports not ready, and connects when it
+/// can.
+///
+/// # Errors
+/// A [`RunError`] when the configuration or NATS settings are unusable.
+pub async fn run(
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let signature = config.validate()?;
+    if signature.is_none() {
+        tracing::warn!("INSECURE_SKIP_SIGNATURE=true: webhook signatures are NOT checked");
+    }
+    let metrics = IngressMetrics::new()?;
+    let subjects = config.subjects();
+    let (client, connected) = config.nats.connect("frontline-ingress").await?;
+    let broker = NatsBroker::new(
+        client.clone(),
+        config.stream_name.clone(),
+        Duration::from_millis(config.publish_timeout_ms),
+    );
+    let settings = StreamSettings {
+        name: config.stream_name.clone(),
+        subject: subjects.post_wildcard(),
+        max_age: config.stream_max_age,
+        replicas: config.stream_replicas,
+    };
+    let maintainer = broker.clone();
+    let stream_task =
+        tokio::spawn(async move { maintainer.maintain_stream(settings, connected).await });
+
+    let app = Arc::new(App {
+        broker: broker.clone(),
+        verifier: WebhookVerifier::new(signature),
+        subjects,
+        metrics: metrics.clone(),
+        max_body_bytes: config.max_body_bytes,
+        pre_event_timeout: Duration::from_millis(config.pre_event_timeout_ms),
+        fallback: config.pre_event_fallback,
+        in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+    });
+
+    let (admin_stop, admin_stopped) = oneshot::channel::<()>();
+    let ready_broker = broker.clone();
+    let ready: ReadinessCheck = Arc::new(move || {
+        let broker = ready_broker.clone();
+        async move { broker.ready().await }.boxed()
+    });
+    let admin = tokio::spawn(serve_admin(
+        admin_listener,
+        metrics.registry().clone(),
+        ready,
+        admin_stopped.map(|_| ()),
+    ));
+
+    tracing::info!(
+        listen = %listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
+        nats = %config.nats.url,
+        stream = %config.stream_name,
+        "ingress started"
+    );
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        max_connections: config.max_connections,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    };
+    let handler = move |request| app.clone().handle(request);
+    let finished = serve(listener, handler, options, shutdown).await;
+    tracing::info!(
+        finished_in_grace = finished,
+        "stopped accepting; draining NATS"
+    );
+
+    stream_task.abort();
+    match tokio::time::timeout(Duration::from_secs(5), client.drain()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(cause = %err, "draining NATS failed"),
+        Err(_) => tracing::warn!("draining NATS timed out"),
+    }
+    let _ = admin_stop.send(());
+    let _ = admin.await;
+    tracing::info!("ingress stopped");
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! From a raw HTTP request to a verified [`Webhook`]: content type, parameters (form body,
+//! query, or JSON body with `bodySHA256`), and the signature. A `Webhook` can only be built by
+//! [`WebhookVerifier::verify`], so the code that talks to NATS only ever sees verified input.
+
+use std::borrow::Cow;
+
+use frontline_shared::Envelope;
+use frontline_shared::envelope::Params;
+use http::Method;
+use sha2::{Digest, Sha256};
+
+use crate::error::Rejection;
+use crate::signature::SignatureVerifier;
+
+/// The parameter Twilio increments on its retries; left out of the de-duplication id.
+const RETRY_COUNT: &str = "RetryCount";
+/// The query parameter of the JSON-body signature variant.
+const BODY_SHA256: &str = "bodySHA256";
+
+/// How a POST body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/x-www-form-urlencoded`: the parameters are the body.
+    Form,
+    /// `application/json`: signed through `bodySHA256` in the query.
+    Json,
+}
+
+impl BodyKind {
+    /// The body kind of a POST's `Content-Type` (any parameters such as `charset` allowed).
+    ///
+    /// # Errors
+    /// [`Rejection::UnsupportedMediaType`] for anything else, or a missing header.
+    pub fn from_content_type(content_type: Option<&str>) -> Result<BodyKind, Rejection> {
+        let essence = content_type.map_or("", |value| value.split(';').next().unwrap_or("").trim());
+        if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            Ok(BodyKind::Form)
+        } else if essence.eq_ignore_ascii_case("application/json") {
+            Ok(BodyKind::Json)
+        } else {
+            Err(Rejection::UnsupportedMediaType(essence.to_owned()))
+        }
+    }
+}
+
+/// A webhook request as it arrived, before any check.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRequest<'a> {
+    /// GET or POST.
+    pub method: &'a Method,
+    /// The raw path and query, exactly as requested.
+    pub path_and_query: &'a str,
+    /// For POST: the body's kind.
+    pub body_kind: Option<BodyKind>,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// `X-Twilio-Signature`.
+    pub signature: Option<&'a str>,
+    /// `I-Twilio-Idempotency-Token`.
+    pub idempotency_token: Option<&'a str>,
+}
+
+/// A webhook whose signature was verified (or explicitly not checked).
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    params: Vec<(String, String)>,
+    idempotency_token: Option<String>,
+}
+
+/// Verifies raw requests; with no signature verifier it is the explicit insecure mode.
+#[derive(Debug, Clone)]
+pub struct WebhookVerifier {
+    signature: Option<SignatureVerifier>,
+}
+
+impl WebhookVerifier {
+    /// `None` skips signature checks (`INSECURE_SKIP_SIGNATURE=true`).
+    pub fn new(signature: Option<SignatureVerifier>) -> WebhookVerifier {
+        WebhookVerifier { signature }
+    }
+
+    /// Parses the parameters and checks the signature.
+    ///
+    /// # Errors
+    /// 403-class rejections for a missing or wrong signature, 400 for an unreadable JSON body,
+    /// 415 for a JSON body without `bodySHA256`.
+    pub fn verify(&self, raw: RawRequest<'_>) -> Result<Webhook, Rejection> {
+        let query = raw
+            .path_and_query
+            .split_once('?')
+            .map_or("", |(_, query)| query);
+        let params = match raw.body_kind {
+            None => owned_pairs(query.as_bytes()),
+            Some(BodyKind::Form) => owned_pairs(raw.body),
+            Some(BodyKind::Json) => return self.verify_json(raw, query),
+        };
+        if let Some(verifier) = &self.signature {
+            let signed: Vec<(&str, &str)> = match raw.body_kind {
+                // GET parameters are signed as part of the URL.
+                None => Vec::new(),
+                Some(_) => params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect(),
+            };
+            verifier.verify(raw.path_and_query, &signed, raw.signature)?;
+        }
+        Ok(Webhook::new(params, raw.idempotency_token))
+    }
+
+    fn verify_json(&self, raw: RawRequest<'_>, query: &str) -> Result<Webhook, Rejection> {
+        let mut params = owned_pairs(query.as_bytes());
+        let hash_at = params
+            .iter()
+            .position(|(name, _)| name == BODY_SHA256)
+            .ok_or_else(|| {
+                Rejection::UnsupportedMediaType("application/json without bodySHA256".into())
+            })?;
+        let (_, body_sha256) = params.remove(hash_at);
+        if let Some(verifier) = &self.signature {
+            verifier.verify_json(raw.path_and_query, &body_sha256, raw.body, raw.signature)?;
+        }
+        let body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw.body)
+            .map_err(|_| Rejection::BadRequest("the JSON body is not an object"))?;
+        params.extend(body.into_iter().map(|(name, value)| match value {
+            serde_json::Value::String(text) => (name, text),
+            other => (name, other.to_string()),
+        }));
+        Ok(Webhook::new(params, raw.idempotency_token))
+    }
+}
+
+fn owned_pairs(encoded: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(encoded)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl Webhook {
+    fn new(params: Vec<(String, String)>, idempotency_token: Option<&str>) -> Webhook {
+        let idempotency_token = idempotency_token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        Webhook {
+            params,
+            idempotency_token,
+        }
+    }
+
+    /// The first value of a parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `EventType`, when present and not empty.
+    pub fn event_type(&self) -> Option<&str> {
+        self.param("EventType").filter(|v| !v.is_empty())
+    }
+
+    /// `ConversationSid`, when present and not empty.
+    pub fn conversation_sid(&self) -> Option<&str> {
+        self.param("ConversationSid").filter(|v| !v.is_empty())
+    }
+
+    /// `AccountSid`, when present and not empty.
+    pub fn account_sid(&self) -> Option<&str> {
+        self.param("AccountSid").filter(|v| !v.is_empty())
+    }
+
+    /// Twilio's idempotency token, when it sent one.
+    pub fn idempotency_token(&self) -> Option<&str> {
+        self.idempotency_token.as_deref()
+    }
+
+    /// JetStream's `Nats-Msg-Id`: Twilio's idempotency token when present, else a digest of
+    /// the event type and the sorted parameters without `RetryCount`, so a retry is stored once.
+    pub fn dedupe_id(&self) -> Cow<'_, str> {
+        match &self.idempotency_token {
+            Some(token) => Cow::Borrowed(token),
+            None => Cow::Owned(params_digest(self.event_type().unwrap_or(""), &self.params)),
+        }
+    }
+
+    /// The envelope for NATS, stamped with `received_at`.
+    pub fn into_envelope(self, received_at: String) -> Envelope {
+        let event_type = self.event_type().unwrap_or("").to_owned();
+        let account_sid = self.account_sid().map(str::to_owned);
+        Envelope {
+            event_type,
+            account_sid,
+            received_at,
+            idempotency_token: self.idempotency_token,
+            params: Params::from_pairs(self.params),
+        }
+    }
+}
+
+/// Hex SHA-256 over the event type and the sorted name/value pairs (NUL-separated, so no two
+/// parameter sets share an encoding), `RetryCount` left out.
+pub fn params_digest(event_type: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params
+        .iter()
+        .filter(|(name, _)| name != RETRY_COUNT)
+        .collect();
+    sorted.sort_unstable();
+    let mut hasher = Sha256::new();
+    hasher.update(event_type.as_bytes());
+    for (name, value) in sorted {
+        hasher.update([0]);
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests;

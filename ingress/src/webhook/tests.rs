@@ -1,0 +1,209 @@
+use super::*;
+use crate::signature::sign;
+
+const ORIGIN: &str = "https://hooks.example.com";
+const PATH: &str = "/webhooks/conversations";
+
+fn verifier() -> WebhookVerifier {
+    WebhookVerifier::new(Some(SignatureVerifier::new(
+        "secret".parse().unwrap(),
+        ORIGIN.parse().unwrap(),
+    )))
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn form(list: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(list)
+        .finish()
+}
+
+#[test]
+fn content_types() {
+    use BodyKind::*;
+    let ok = [
+        ("application/x-www-form-urlencoded", Form),
+        ("application/x-www-form-urlencoded; charset=UTF-8", Form),
+        ("Application/X-WWW-Form-Urlencoded;charset=utf-8", Form),
+        ("application/json", Json),
+        ("application/json; charset=utf-8", Json),
+    ];
+    for (value, kind) in ok {
+        assert_eq!(
+            BodyKind::from_content_type(Some(value)).unwrap(),
+            kind,
+            "{value}"
+        );
+    }
+    for bad in [
+        None,
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        Some(""),
+    ] {
+        let err = BodyKind::from_content_type(bad).unwrap_err();
+        assert_eq!(
+            err.status(),
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn verifies_a_signed_form_post() {
+    let list = [
+        ("EventType", "onMessageAdded"),
+        ("ConversationSid", "CH1"),
+        ("Body", "a+b & c"),
+    ];
+    let body = form(&list);
+    let signature = sign("secret", &format!("{ORIGIN}{PATH}"), &list);
+    let raw = RawRequest {
+        method: &Method::POST,
+        path_and_query: PATH,
+        body_kind: Some(BodyKind::Form),
+        body: body.as_bytes(),
+        signature: Some(&signature),
+        idempotency_token: None,
+    };
+    let webhook = verifier().verify(raw).unwrap();
+    assert_eq!(webhook.event_type(), Some("onMessageAdded"));
+    assert_eq!(webhook.param("Body"), Some("a+b & c"));
+    let tampered = body.replace("CH1", "CH2");
+    let raw = RawRequest {
+        body: tampered.as_bytes(),
+        ..raw
+    };
+    assert_eq!(
+        verifier().verify(raw).unwrap_err().status(),
+        http::StatusCode::FORBIDDEN
+    );
+}
+
+#[test]
+fn verifies_a_signed_get() {
+    let query = form(&[
+        ("EventType", "onConversationAdd"),
+        ("MessagingBinding.Address", "+1555"),
+    ]);
+    let path_and_query = format!("{PATH}?{query}");
+    let signature = sign("secret", &format!("{ORIGIN}{path_and_query}"), &[]);
+    let raw = RawRequest {
+        method: &Method::GET,
+        path_and_query: &path_and_query,
+        body_kind: None,
+        body: b"",
+        signature: Some(&signature),
+        idempotency_token: Some(" tok-1 "),
+    };
+    let webhook = verifier().verify(raw).unwrap();
+    assert_eq!(webhook.param("MessagingBinding.Address"), Some("+1555"));
+    assert_eq!(webhook.idempotency_token(), Some("tok-1"));
+    assert_eq!(webhook.dedupe_id(), "tok-1");
+    let raw = RawRequest {
+        signature: None,
+        ..raw
+    };
+    assert_eq!(
+        verifier().verify(raw).unwrap_err().status(),
+        http::StatusCode::FORBIDDEN
+    );
+}
+
+#[test]
+fn verifies_a_json_body_by_its_hash() {
+    let body = br#"{"EventType":"onMessageAdded","Index":3}"#;
+    let hash = hex::encode(Sha256::digest(body));
+    let path_and_query = format!("{PATH}?bodySHA256={hash}");
+    let signature = sign("secret", &format!("{ORIGIN}{path_and_query}"), &[]);
+    let raw = RawRequest {
+        method: &Method::POST,
+        path_and_query: &path_and_query,
+        body_kind: Some(BodyKind::Json),
+        body,
+        signature: Some(&signature),
+        idempotency_token: None,
+    };
+    let webhook = verifier().verify(raw).unwrap();
+    assert_eq!(webhook.event_type(), Some("onMessageAdded"));
+    assert_eq!(webhook.param("Index"), Some("3"));
+    assert_eq!(webhook.param("bodySHA256"), None);
+    let raw = RawRequest {
+        path_and_query: PATH,
+        ..raw
+    };
+    assert_eq!(
+        verifier().verify(raw).unwrap_err().status(),
+        http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+}
+
+#[test]
+fn insecure_mode_skips_the_signature_only() {
+    let body = form(&[("EventType", "onMessageAdded")]);
+    let raw = RawRequest {
+        method: &Method::POST,
+        path_and_query: PATH,
+        body_kind: Some(BodyKind::Form),
+        body: body.as_bytes(),
+        signature: None,
+        idempotency_token: None,
+    };
+    assert_eq!(
+        WebhookVerifier::new(None).verify(raw).unwrap().event_type(),
+        Some("onMessageAdded")
+    );
+}
+
+#[test]
+fn dedupe_id_ignores_order_and_retry_count() {
+    let a = params_digest(
+        "onMessageAdded",
+        &pairs(&[("A", "1"), ("B", "2"), ("RetryCount", "0")]),
+    );
+    let b = params_digest(
+        "onMessageAdded",
+        &pairs(&[("RetryCount", "1"), ("B", "2"), ("A", "1")]),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 64);
+    let c = params_digest("onMessageAdded", &pairs(&[("A", "1"), ("B", "3")]));
+    assert_ne!(a, c);
+    let d = params_digest("onMessageUpdated", &pairs(&[("A", "1"), ("B", "2")]));
+    assert_ne!(a, d);
+    // Concatenation ambiguity: "A"+"12" differs from "A1"+"2".
+    assert_ne!(
+        params_digest("e", &pairs(&[("A", "12")])),
+        params_digest("e", &pairs(&[("A1", "2")]))
+    );
+}
+
+#[test]
+fn envelope_keeps_every_parameter() {
+    let webhook = Webhook::new(
+        pairs(&[
+            ("EventType", "onConversationAdd"),
+            ("AccountSid", "AC1"),
+            ("MessagingBinding.Address", "+1"),
+            ("MessagingBinding.Address", "+2"),
+        ]),
+        Some("idem"),
+    );
+    let envelope = webhook.into_envelope("2026-11-25T10:00:00.000Z".into());
+    assert_eq!(envelope.event_type, "onConversationAdd");
+    assert_eq!(envelope.account_sid.as_deref(), Some("AC1"));
+    assert_eq!(envelope.idempotency_token.as_deref(), Some("idem"));
+    assert_eq!(
+        envelope
+            .params
+            .get_all("MessagingBinding.Address")
+            .collect::<Vec<_>>(),
+        ["+1", "+2"]
+    );
+}

@@ -1,0 +1,196 @@
+//! The envelope: the JSON payload of every message the ingress puts on NATS, pre or post.
+//! `params` holds every webhook parameter exactly as Twilio sent it, names unchanged; a name
+//! Twilio repeated (group MMS addresses) becomes an array of its values in the order sent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One parameter's value: a single string, or every value of a repeated name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// The name appeared once.
+    One(String),
+    /// The name appeared more than once.
+    Many(Vec<String>),
+}
+
+impl ParamValue {
+    /// The first value.
+    pub fn first(&self) -> Option<&str> {
+        match self {
+            ParamValue::One(value) => Some(value),
+            ParamValue::Many(values) => values.first().map(String::as_str),
+        }
+    }
+
+    /// Every value, in the order Twilio sent them.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let values: &[String] = match self {
+            ParamValue::One(value) => std::slice::from_ref(value),
+            ParamValue::Many(values) => values,
+        };
+        values.iter().map(String::as_str)
+    }
+}
+
+/// Webhook parameters by their Twilio names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Params(BTreeMap<String, ParamValue>);
+
+impl Params {
+    /// Collects name/value pairs; a repeated name keeps all its values, in order.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Params
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut map: BTreeMap<String, ParamValue> = BTreeMap::new();
+        for (name, value) in pairs {
+            let value = value.into();
+            match map.entry(name.into()) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(ParamValue::One(value));
+                }
+                std::collections::btree_map::Entry::Occupied(mut slot) => {
+                    let entry = slot.get_mut();
+                    match entry {
+                        ParamValue::One(first) => {
+                            *entry = ParamValue::Many(vec![std::mem::take(first), value]);
+                        }
+                        ParamValue::Many(values) => values.push(value),
+                    }
+                }
+            }
+        }
+        Params(map)
+    }
+
+    /// The first value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(ParamValue::first)
+    }
+
+    /// Every value of `name` (none when absent).
+    pub fn get_all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.get(name).into_iter().flat_map(ParamValue::iter)
+    }
+
+    /// The first value of `name` when present and not empty.
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|value| !value.is_empty())
+    }
+
+    /// Every parameter, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamValue)> {
+        self.0.iter().map(|(name, value)| (name.as_str(), value))
+    }
+
+    /// How many distinct names.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No parameters at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The payload of every pre-event request and every stored post-event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// `EventType` as Twilio sent it (also for unknown types).
+    #[serde(rename = "event_type")]
+    pub event_type: String,
+    /// `AccountSid`, when Twilio sent it.
+    #[serde(rename = "account_sid")]
+    pub account_sid: Option<String>,
+    /// When the ingress received the webhook, RFC 3339 UTC with milliseconds.
+    #[serde(rename = "received_at")]
+    pub received_at: String,
+    /// `I-Twilio-Idempotency-Token`, when Twilio sent one.
+    #[serde(rename = "idempotency_token")]
+    pub idempotency_token: Option<String>,
+    /// Every parameter exactly as sent.
+    #[serde(rename = "params")]
+    pub params: Params,
+}
+
+impl Envelope {
+    /// Decodes an envelope from a NATS payload.
+    ///
+    /// # Errors
+    /// When the payload is not an envelope's JSON.
+    pub fn from_slice(payload: &[u8]) -> Result<Envelope, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+
+    /// Encodes the envelope as its JSON payload.
+    pub fn to_vec(&self) -> Vec<u8> {
+        // Serialising strings and maps of strings cannot fail.
+        serde_json::to_vec(self).expect("an envelope always serialises")
+    }
+
+    /// `ConversationSid` when present and not empty.
+    pub fn conversation_sid(&self) -> Option<&str> {
+        self.params.non_empty("ConversationSid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        Envelope {
+            event_type: "onParticipantAdded".into(),
+            account_sid: Some("AC123".into()),
+            received_at: "2026-11-25T10:00:00.123Z".into(),
+            idempotency_token: None,
+            params: Params::from_pairs([
+                ("EventType", "onParticipantAdded"),
+                ("ConversationSid", "CH1"),
+                ("MessagingBinding.Address", "+15551"),
+                ("MessagingBinding.Address", "+15552"),
+            ]),
+        }
+    }
+
+    #[test]
+    fn envelope_json_is_exact() {
+        let json = String::from_utf8(sample().to_vec()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event_type":"onParticipantAdded","account_sid":"AC123","received_at":"2026-11-25T10:00:00.123Z","idempotency_token":null,"params":{"ConversationSid":"CH1","EventType":"onParticipantAdded","MessagingBinding.Address":["+15551","+15552"]}}"#
+        );
+    }
+
+    #[test]
+    fn envelope_round_trips() {
+        let envelope = sample();
+        assert_eq!(Envelope::from_slice(&envelope.to_vec()).unwrap(), envelope);
+    }
+
+    #[test]
+    fn repeated_names_keep_every_value_in_order() {
+        let params = Params::from_pairs([("A", "2"), ("A", "1"), ("A", "3"), ("B", "")]);
+        assert_eq!(params.get_all("A").collect::<Vec<_>>(), ["2", "1", "3"]);
+        assert_eq!(params.get("A"), Some("2"));
+        assert_eq!(params.get("B"), Some(""));
+        assert_eq!(params.non_empty("B"), None);
+        assert_eq!(params.get_all("C").count(), 0);
+        assert_eq!(params.len(), 2);
+    }
+
+    #[test]
+    fn conversation_sid_ignores_empty() {
+        let mut envelope = sample();
+        assert_eq!(envelope.conversation_sid(), Some("CH1"));
+        envelope.params = Params::from_pairs([("ConversationSid", "")]);
+        assert_eq!(envelope.conversation_sid(), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! The resolvers' answer to a pre-event request. It travels as typed data, so the ingress can
+//! tell "the resolver said no" (reject) from "the resolver failed" (error, which takes the
+//! configured fallback like a missing resolver would).
+
+use serde::{Deserialize, Serialize};
+
+/// Fields a pre-event answer may change. Serialised, it is exactly the JSON body Twilio reads:
+/// snake_case keys, absent fields left out, `attributes` a JSON document inside a string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modification {
+    /// Conversation friendly name (`onConversationAdd`, `onConversationUpdate`).
+    #[serde(
+        rename = "friendly_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub friendly_name: Option<String>,
+    /// Conversation unique name.
+    #[serde(
+        rename = "unique_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unique_name: Option<String>,
+    /// Attributes as a JSON document in a string.
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attributes: Option<String>,
+    /// Message body (`onMessageAdd`, `onMessageUpdate`).
+    #[serde(rename = "body", default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Message author (`onMessageAdd`, `onMessageUpdate`).
+    #[serde(rename = "author", default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+impl Modification {
+    /// No field changed: answering it is the same as accepting.
+    pub fn is_empty(&self) -> bool {
+        *self == Modification::default()
+    }
+
+    /// The JSON body for Twilio.
+    pub fn to_twilio_body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a modification always serialises")
+    }
+}
+
+/// A resolver's answer to a pre-event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum PreReply {
+    /// Let the action through unmodified: HTTP 200 `{}`.
+    Accept,
+    /// Let the action through with these fields changed: HTTP 200 with the fields.
+    Modify {
+        /// The fields to change.
+        #[serde(rename = "fields")]
+        fields: Modification,
+    },
+    /// Block the action: HTTP 403.
+    Reject {
+        /// Why, for logs; never sent to Twilio.
+        #[serde(rename = "reason")]
+        reason: String,
+    },
+    /// The resolver could not decide: the ingress takes `PRE_EVENT_FALLBACK`.
+    Error {
+        /// What went wrong, for logs.
+        #[serde(rename = "message")]
+        message: String,
+    },
+}
+
+impl PreReply {
+    /// Decodes a reply payload.
+    ///
+    /// # Errors
+    /// When the payload is not a reply's JSON.
+    pub fn from_slice(payload: &[u8]) -> Result<PreReply, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+
+    /// Encodes the reply payload.
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a reply always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_json_is_exact() {
+        let cases = [
+            (PreReply::Accept, r#"{"action":"accept"}"#),
+            (
+                PreReply::Modify {
+                    fields: Modification {
+                        friendly_name: Some("Bobby".into()),
+                        attributes: Some(r#"{"avatar":"https://a/b.png"}"#.into()),
+                        ..Modification::default()
+                    },
+                },
+                r#"{"action":"modify","fields":{"friendly_name":"Bobby","attributes":"{\"avatar\":\"https://a/b.png\"}"}}"#,
+            ),
+            (
+                PreReply::Reject {
+                    reason: "blocked number".into(),
+                },
+                r#"{"action":"reject","reason":"blocked number"}"#,
+            ),
+            (
+                PreReply::Error {
+                    message: "directory down".into(),
+                },
+                r#"{"action":"error","message":"directory down"}"#,
+            ),
+        ];
+        for (reply, json) in cases {
+            assert_eq!(String::from_utf8(reply.to_vec()).unwrap(), json);
+            assert_eq!(PreReply::from_slice(json.as_bytes()).unwrap(), reply);
+        }
+    }
+
+    #[test]
+    fn twilio_body_has_only_present_fields() {
+        assert_eq!(Modification::default().to_twilio_body(), b"{}");
+        assert!(Modification::default().is_empty());
+        let body = Modification {
+            body: Some("hi".into()),
+            ..Modification::default()
+        };
+        assert_eq!(body.to_twilio_body(), br#"{"body":"hi"}"#);
+        assert!(!body.is_empty());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        for junk in [&b""[..], b"{}", b"{\"action\":\"maybe\"}", b"\xff"] {
+            assert!(PreReply::from_slice(junk).is_err(), "{junk:?}");
+        }
+    }
+}

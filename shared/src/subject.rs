@@ -1,0 +1,157 @@
+//! NATS subject builders and the names every deployment shares.
+//!
+//! Subjects are `<prefix>.pre.<EventType>.<ConversationSid or _>`,
+//! `<prefix>.post.<EventType or unknown>.<ConversationSid or _>` and
+//! `<prefix>.dlq.<consumer>.<EventType>`. A token is taken from a webhook parameter only when it
+//! matches `[A-Za-z0-9_-]{1,64}`, so no parameter can add a token or a wildcard.
+
+use crate::event::EventType;
+
+/// The default first token of every subject (`SUBJECT_PREFIX`).
+pub const DEFAULT_PREFIX: &str = "frontline";
+/// The queue group every resolver joins for pre-event requests.
+pub const QUEUE_GROUP: &str = "frontline-resolvers";
+/// The default stream of post-events (`STREAM_NAME`).
+pub const DEFAULT_STREAM: &str = "FRONTLINE_EVENTS";
+/// The stream of dead letters.
+pub const DLQ_STREAM: &str = "FRONTLINE_DLQ";
+/// The resolvers' shared durable consumer on the post-event stream.
+pub const RESOLVER_CONSUMER: &str = "frontline-resolver";
+/// The token standing for a missing or unusable value.
+pub const PLACEHOLDER: &str = "_";
+/// The event-type token of post-events whose type is not in the known table.
+pub const UNKNOWN: &str = "unknown";
+
+/// `value` when it is a safe subject token (`[A-Za-z0-9_-]{1,64}`), else `_`.
+pub fn token(value: Option<&str>) -> &str {
+    match value {
+        Some(value) if is_token(value) => value,
+        _ => PLACEHOLDER,
+    }
+}
+
+/// Whether `value` may stand as a subject token as it is.
+pub fn is_token(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Builds the subjects of one deployment (one `SUBJECT_PREFIX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Default for Subjects {
+    fn default() -> Self {
+        Subjects {
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl Subjects {
+    /// Subjects under `prefix`, which must itself be a token.
+    ///
+    /// # Errors
+    /// When `prefix` is not a safe subject token.
+    pub fn new(prefix: &str) -> Result<Subjects, String> {
+        if is_token(prefix) {
+            Ok(Subjects {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err(format!(
+                "subject prefix {prefix:?} must match [A-Za-z0-9_-]{{1,64}}"
+            ))
+        }
+    }
+
+    /// The first token.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>.pre.<EventType>.<ConversationSid or _>`.
+    pub fn pre(&self, event: EventType, conversation_sid: Option<&str>) -> String {
+        format!(
+            "{}.pre.{}.{}",
+            self.prefix,
+            event.as_str(),
+            token(conversation_sid)
+        )
+    }
+
+    /// `<prefix>.post.<EventType or unknown>.<ConversationSid or _>`; `None` is an unknown type.
+    pub fn post(&self, event: Option<EventType>, conversation_sid: Option<&str>) -> String {
+        let event = event.map_or(UNKNOWN, EventType::as_str);
+        format!("{}.post.{}.{}", self.prefix, event, token(conversation_sid))
+    }
+
+    /// `<prefix>.dlq.<consumer>.<EventType>`.
+    pub fn dlq(&self, consumer: &str, event_type: &str) -> String {
+        let event = EventType::parse(event_type).map_or(UNKNOWN, EventType::as_str);
+        format!("{}.dlq.{}.{}", self.prefix, token(Some(consumer)), event)
+    }
+
+    /// Every pre-event request: what the resolvers subscribe to.
+    pub fn pre_wildcard(&self) -> String {
+        format!("{}.pre.>", self.prefix)
+    }
+
+    /// Every stored post-event: the stream's subjects.
+    pub fn post_wildcard(&self) -> String {
+        format!("{}.post.>", self.prefix)
+    }
+
+    /// Every dead letter: the dead-letter stream's subjects.
+    pub fn dlq_wildcard(&self) -> String {
+        format!("{}.dlq.>", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_sanitised() {
+        assert_eq!(token(Some("CH0123abc_-")), "CH0123abc_-");
+        let long = "a".repeat(64);
+        assert_eq!(token(Some(&long)), long);
+        for bad in ["", "a.b", "*", ">", "a b", "ñ", &"a".repeat(65), "CH1\r\n"] {
+            assert_eq!(token(Some(bad)), "_", "{bad:?}");
+        }
+        assert_eq!(token(None), "_");
+    }
+
+    #[test]
+    fn subjects_are_built_as_specified() {
+        let subjects = Subjects::default();
+        assert_eq!(
+            subjects.pre(EventType::ConversationAdd, None),
+            "frontline.pre.onConversationAdd._"
+        );
+        assert_eq!(
+            subjects.post(Some(EventType::ParticipantAdded), Some("CH9")),
+            "frontline.post.onParticipantAdded.CH9"
+        );
+        assert_eq!(
+            subjects.post(None, Some("CH.>")),
+            "frontline.post.unknown._"
+        );
+        assert_eq!(
+            subjects.dlq(RESOLVER_CONSUMER, "onParticipantAdded"),
+            "frontline.dlq.frontline-resolver.onParticipantAdded"
+        );
+        assert_eq!(subjects.dlq("c", "on.*"), "frontline.dlq.c.unknown");
+        let other = Subjects::new("acme").unwrap();
+        assert_eq!(other.pre_wildcard(), "acme.pre.>");
+        assert_eq!(other.post_wildcard(), "acme.post.>");
+        assert_eq!(other.dlq_wildcard(), "acme.dlq.>");
+        assert!(Subjects::new("a.b").is_err());
+        assert!(Subjects::new("").is_err());
+    }
+}
