@@ -1,1 +1,35 @@
-fn main() {}
+//! The `resolver` binary: parse the configuration, start logging, run until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use frontline_ingress::server::shutdown_signal;
+use frontline_ingress::telemetry;
+use frontline_resolver::{Config, RunError, run};
+
+/// The exit code for an unusable configuration (sysexits' EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    telemetry::init(config.log_format);
+    let admin = match tokio::net::TcpListener::bind(config.admin_listen).await {
+        Ok(admin) => admin,
+        Err(err) => {
+            tracing::error!(addr = %config.admin_listen, cause = %err, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(admin, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err @ (RunError::Config(_) | RunError::Directory(_))) => {
+            tracing::error!(cause = %err, "invalid configuration");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(err) => {
+            tracing::error!(cause = %err, "resolver failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The customer directory: Frontline customer records indexed by channel address when loaded,
+//! so a lookup is one hash probe, never a scan. An address matches a channel value exactly, or
+//! with a `whatsapp:` / `messenger:` prefix stripped on either side.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use frontline_shared::Customer;
+use frontline_shared::customer::strip_channel_prefix;
+
+/// Why a directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a JSON array of customer records.
+    #[error("parsing {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+/// An immutable snapshot of the directory.
+#[derive(Debug, Default)]
+pub struct Directory {
+    by_address: HashMap<String, Arc<Customer>>,
+    len: usize,
+}
+
+impl Directory {
+    /// Indexes `customers` by every channel value, with and without its channel prefix. When two
+    /// customers share an address the first one listed wins, and an exact match beats a
+    /// prefix-stripped one.
+    pub fn new(customers: impl IntoIterator<Item = Customer>) -> Directory {
+        let customers: Vec<Arc<Customer>> = customers.into_iter().map(Arc::new).collect();
+        let mut by_address = HashMap::new();
+        for customer in &customers {
+            for channel in &customer.channels {
+                by_address
+                    .entry(channel.value.clone())
+                    .or_insert_with(|| customer.clone());
+            }
+        }
+        for customer in &customers {
+            for channel in &customer.channels {
+                let bare = strip_channel_prefix(&channel.value);
+                by_address
+                    .entry(bare.to_owned())
+                    .or_insert_with(|| customer.clone());
+            }
+        }
+        Directory {
+            by_address,
+            len: customers.len(),
+        }
+    }
+
+    /// Loads a JSON array of customer records.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed.
+    pub fn from_file(path: &Path) -> Result<Directory, DirectoryError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| DirectoryError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let customers: Vec<Customer> =
+            serde_json::from_slice(&bytes).map_err(|source| DirectoryError::Parse {
+                path: shown,
+                source,
+            })?;
+        Ok(Directory::new(customers))
+    }
+
+    /// The customer writing from `address`, if any.
+    pub fn lookup(&self, address: &str) -> Option<&Customer> {
+        self.by_address
+            .get(address)
+            .or_else(|| self.by_address.get(strip_channel_prefix(address)))
+            .map(Arc::as_ref)
+    }
+
+    /// How many customers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No customers at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(id: &str, channels: &[&str]) -> Customer {
+        serde_json::from_value(serde_json::json!({
+            "customer_id": id,
+            "display_name": format!("Customer {id}"),
+            "channels": channels.iter().map(|v| serde_json::json!({"type": "sms", "value": v})).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn matches_exactly_or_without_a_channel_prefix_on_either_side() {
+        let directory = Directory::new([
+            customer("1", &["+15550001"]),
+            customer("2", &["whatsapp:+15550002"]),
+            customer("3", &["messenger:4242"]),
+        ]);
+        let id = |address| directory.lookup(address).map(|c| c.customer_id.clone());
+        assert_eq!(id("+15550001").as_deref(), Some("1"));
+        assert_eq!(id("whatsapp:+15550001").as_deref(), Some("1"));
+        assert_eq!(id("whatsapp:+15550002").as_deref(), Some("2"));
+        assert_eq!(id("+15550002").as_deref(), Some("2"));
+        assert_eq!(id("messenger:4242").as_deref(), Some("3"));
+        assert_eq!(id("4242").as_deref(), Some("3"));
+        assert_eq!(id("+15550003"), None);
+        assert_eq!(id("sms:+15550001"), None);
+        assert_eq!(directory.len(), 3);
+    }
+
+    #[test]
+    fn exact_matches_beat_stripped_ones_and_the_first_listed_wins() {
+        let directory = Directory::new([
+            customer("a", &["whatsapp:+1555"]),
+            customer("b", &["+1555"]),
+            customer("c", &["+1555"]),
+        ]);
+        assert_eq!(directory.lookup("+1555").unwrap().customer_id, "b");
+        assert_eq!(directory.lookup("whatsapp:+1555").unwrap().customer_id, "a");
+    }
+
+    #[test]
+    fn loads_the_example_directory() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/customers.example.json");
+        let directory = Directory::from_file(&path).unwrap();
+        assert!(directory.len() >= 3);
+        assert!(Directory::from_file(Path::new("/nonexistent.json")).is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! The resolver's Prometheus metrics, on an explicit registry. Labelled series are resolved at
+//! start; `event_type` takes the known names or `other`.
+
+use frontline_ingress::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
+use frontline_shared::EventType;
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+
+use crate::rules::Lookup;
+
+/// How the resolver finished with a message: the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted unchanged.
+    Accepted,
+    /// Answered with changes.
+    Modified,
+    /// Rejected.
+    Rejected,
+    /// Could not decide (undecodable request, say).
+    Error,
+    /// Skipped: the ingress had stopped waiting.
+    Expired,
+}
+
+impl Outcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Accepted,
+        Outcome::Modified,
+        Outcome::Rejected,
+        Outcome::Error,
+        Outcome::Expired,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Modified => "modified",
+            Outcome::Rejected => "rejected",
+            Outcome::Error => "error",
+            Outcome::Expired => "expired",
+        }
+    }
+}
+
+/// Every resolver metric.
+#[derive(Debug, Clone)]
+pub struct ResolverMetrics {
+    registry: Registry,
+    messages: Vec<[IntCounter; Outcome::ALL.len()]>,
+    handle_duration: HistogramVec,
+    lookups_hit: IntCounter,
+    lookups_miss: IntCounter,
+    /// `frontline_resolver_twilio_api_requests_total{method,status}`.
+    pub twilio_api_requests: IntCounterVec,
+}
+
+impl ResolverMetrics {
+    /// Registers every metric (and the process metrics) on a new registry.
+    ///
+    /// # Errors
+    /// Only on a duplicate registration, which would be a bug.
+    pub fn new() -> Result<ResolverMetrics, prometheus::Error> {
+        let registry = Registry::new();
+        let messages_vec = IntCounterVec::new(
+            Opts::new(
+                "frontline_resolver_messages_total",
+                "Messages handled by event type and outcome.",
+            ),
+            &["event_type", "outcome"],
+        )?;
+        let messages = event_labels()
+            .map(|event| {
+                Outcome::ALL
+                    .map(|outcome| messages_vec.with_label_values(&[event, outcome.as_str()]))
+            })
+            .collect();
+        let handle_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "frontline_resolver_handle_duration_seconds",
+                "Time to handle one message.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["event_type"],
+        )?;
+        for event in event_labels() {
+            handle_duration.with_label_values(&[event]);
+        }
+        let lookups = IntCounterVec::new(
+            Opts::new(
+                "frontline_resolver_directory_lookups_total",
+                "Customer directory lookups by result.",
+            ),
+            &["result"],
+        )?;
+        let twilio_api_requests = IntCounterVec::new(
+            Opts::new(
+                "frontline_resolver_twilio_api_requests_total",
+                "Twilio REST API requests by method and status.",
+            ),
+            &["method", "status"],
+        )?;
+        registry.register(Box::new(messages_vec))?;
+        registry.register(Box::new(handle_duration.clone()))?;
+        registry.register(Box::new(lookups.clone()))?;
+        registry.register(Box::new(twilio_api_requests.clone()))?;
+        register_process_metrics(&registry)?;
+        Ok(ResolverMetrics {
+            registry,
+            messages,
+            handle_duration,
+            lookups_hit: lookups.with_label_values(&["hit"]),
+            lookups_miss: lookups.with_label_values(&["miss"]),
+            twilio_api_requests,
+        })
+    }
+
+    /// The registry `/metrics` serves.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Counts one handled message and its handling time.
+    pub fn handled(&self, event: Option<EventType>, outcome: Outcome, seconds: f64) {
+        let row = event.map_or(EventType::ALL.len(), |e| e as usize);
+        self.messages[row][outcome as usize].inc();
+        let label = event.map_or(OTHER_EVENT, EventType::as_str);
+        self.handle_duration
+            .with_label_values(&[label])
+            .observe(seconds);
+    }
+
+    /// Counts one directory lookup.
+    pub fn lookup(&self, lookup: Lookup) {
+        match lookup {
+            Lookup::Hit => self.lookups_hit.inc(),
+            Lookup::Miss => self.lookups_miss.inc(),
+        }
+    }
+}
+
+fn event_labels() -> impl Iterator<Item = &'static str> {
+    EventType::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .chain([OTHER_EVENT])
+}
