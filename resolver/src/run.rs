@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -62,12 +63,23 @@ pub async fn run(
         metrics.clone(),
     ));
 
+    // The subscription counts once the server has it: a flush round trip after subscribing.
+    let subscribed = Arc::new(AtomicBool::new(false));
+    let flusher = (client.clone(), subscribed.clone());
+    tokio::spawn(async move {
+        while flusher.0.flush().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        flusher.1.store(true, Ordering::Release);
+    });
     let ready_client = client.clone();
     let ready: ReadinessCheck = Arc::new(move || {
         let state = ready_client.connection_state();
+        let subscribed = subscribed.load(Ordering::Acquire);
         async move {
-            match state {
-                State::Connected => Ok(()),
+            match (state, subscribed) {
+                (State::Connected, true) => Ok(()),
+                (State::Connected, false) => Err("not yet subscribed to pre-events".to_owned()),
                 _ => Err("NATS not connected".to_owned()),
             }
         }

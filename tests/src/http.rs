@@ -1,0 +1,173 @@
+//! A small HTTP client for the tests: signed webhooks (POST form, GET query), raw requests, and
+//! admin-route reads. Every request is bounded by [`crate::WAIT`].
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::twilio::{self, Params};
+
+/// The webhook route.
+pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    ///
+    /// # Panics
+    /// When it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.text()))
+    }
+}
+
+/// Sends webhooks to one ingress, signed for [`twilio::PUBLIC_URL`] with [`twilio::AUTH_TOKEN`].
+#[derive(Debug, Clone)]
+pub struct WebhookClient {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl WebhookClient {
+    /// A client for the ingress listening at `addr`.
+    pub fn new(addr: std::net::SocketAddr) -> WebhookClient {
+        WebhookClient {
+            base: format!("http://{addr}"),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// POSTs `params` as a form, correctly signed.
+    pub async fn post(&self, params: &Params) -> Answer {
+        self.post_with(params, &[]).await
+    }
+
+    /// POSTs `params` as a form, correctly signed, with extra headers.
+    pub async fn post_with(&self, params: &Params, headers: &[(&str, &str)]) -> Answer {
+        let signature = twilio::sign(
+            twilio::AUTH_TOKEN,
+            &format!("{}{WEBHOOK_PATH}", twilio::PUBLIC_URL),
+            params,
+        );
+        let mut all = vec![("X-Twilio-Signature", signature.as_str())];
+        all.extend_from_slice(headers);
+        self.post_form(WEBHOOK_PATH, params, &all).await
+    }
+
+    /// POSTs `params` as a form to `path` with exactly these headers (no signature added).
+    pub async fn post_form(&self, path: &str, params: &Params, headers: &[(&str, &str)]) -> Answer {
+        let body = form_encode(params);
+        let mut all = vec![(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )];
+        all.extend_from_slice(headers);
+        self.send(Method::POST, path, &all, Bytes::from(body)).await
+    }
+
+    /// GETs the webhook with `params` in the query, correctly signed.
+    pub async fn get(&self, params: &Params) -> Answer {
+        let path = format!("{WEBHOOK_PATH}?{}", form_encode(params));
+        let signature = twilio::sign(
+            twilio::AUTH_TOKEN,
+            &format!("{}{path}", twilio::PUBLIC_URL),
+            &[],
+        );
+        self.send(
+            Method::GET,
+            &path,
+            &[("X-Twilio-Signature", &signature)],
+            Bytes::new(),
+        )
+        .await
+    }
+
+    /// Sends any request.
+    ///
+    /// # Panics
+    /// When the request fails or takes longer than [`crate::WAIT`].
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Answer {
+        self.try_send(method, path, headers, body)
+            .await
+            .unwrap_or_else(|err| panic!("request to {path}: {err}"))
+    }
+
+    /// Sends any request, returning transport errors.
+    ///
+    /// # Errors
+    /// A connection error, or a timeout after [`crate::WAIT`].
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer, String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|err| err.to_string())?;
+        let response = tokio::time::timeout(crate::WAIT, self.client.request(request))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|err| err.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = tokio::time::timeout(crate::WAIT, body.collect())
+            .await
+            .map_err(|_| "body timed out".to_owned())?
+            .map_err(|err| err.to_string())?
+            .to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// GETs an admin route (`http://addr/path`).
+///
+/// # Panics
+/// When the request fails.
+pub async fn admin_get(addr: std::net::SocketAddr, path: &str) -> Answer {
+    WebhookClient::new(addr)
+        .send(Method::GET, path, &[], Bytes::new())
+        .await
+}
+
+/// `application/x-www-form-urlencoded` encoding.
+pub fn form_encode(params: &Params) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}

@@ -1,0 +1,231 @@
+//! Spawners for the real ingress and resolver `run` functions on port 0, each stopped by a
+//! oneshot (the same path as SIGTERM in the binaries), and readers of what the stream holds.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use frontline_shared::Envelope;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::http::{WebhookClient, admin_get};
+use crate::nats::NatsServer;
+use crate::{WAIT, eventually, twilio};
+
+/// A running ingress.
+#[derive(Debug)]
+pub struct Ingress {
+    /// The public listener.
+    pub addr: SocketAddr,
+    /// The admin listener.
+    pub admin: SocketAddr,
+    /// A client for its webhook route.
+    pub client: WebhookClient,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), frontline_ingress::RunError>>>,
+}
+
+/// The ingress configuration the tests start from: signatures checked against
+/// [`twilio::PUBLIC_URL`] and [`twilio::AUTH_TOKEN`].
+pub fn ingress_config(nats_url: &str) -> frontline_ingress::Config {
+    frontline_ingress::Config::for_test(nats_url, twilio::PUBLIC_URL, twilio::AUTH_TOKEN)
+}
+
+/// Starts an ingress with `config` (listen addresses are replaced by port 0).
+pub async fn spawn_ingress(config: frontline_ingress::Config) -> Ingress {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let admin = admin_listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(frontline_ingress::run(
+        listener,
+        admin_listener,
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Ingress {
+        addr,
+        admin,
+        client: WebhookClient::new(addr),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Ingress {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        wait_ready(self.admin, "ingress").await;
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    ///
+    /// # Panics
+    /// When `run` fails or does not return in time.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().map(|stop| stop.send(()));
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the ingress stops in time")
+            .expect("no panic")
+            .expect("run returns Ok");
+    }
+}
+
+/// A running resolver.
+#[derive(Debug)]
+pub struct Resolver {
+    /// The admin listener.
+    pub admin: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), frontline_resolver::RunError>>>,
+}
+
+/// The example customer directory shipped in `deploy/`.
+pub fn example_directory() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/customers.example.json")
+}
+
+/// The resolver configuration the tests start from: the example directory.
+pub fn resolver_config(nats_url: &str) -> frontline_resolver::Config {
+    frontline_resolver::Config::for_test(nats_url, example_directory())
+}
+
+/// Starts a resolver with `config`.
+pub async fn spawn_resolver(config: frontline_resolver::Config) -> Resolver {
+    let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let admin = admin_listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(frontline_resolver::run(admin_listener, config, async {
+        let _ = stopped.await;
+    }));
+    Resolver {
+        admin,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Resolver {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        wait_ready(self.admin, "resolver").await;
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    ///
+    /// # Panics
+    /// When `run` fails or does not return in time.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().map(|stop| stop.send(()));
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the resolver stops in time")
+            .expect("no panic")
+            .expect("run returns Ok");
+    }
+}
+
+async fn wait_ready(admin: SocketAddr, what: &str) {
+    eventually(WAIT, &format!("{what} /readyz"), || async move {
+        (admin_get(admin, "/readyz").await.status == 200).then_some(())
+    })
+    .await;
+}
+
+/// A nats-server, one resolver and one ingress, all ready.
+#[derive(Debug)]
+pub struct Stack {
+    /// The broker.
+    pub nats: NatsServer,
+    /// The resolver.
+    pub resolver: Resolver,
+    /// The ingress.
+    pub ingress: Ingress,
+}
+
+impl Stack {
+    /// Starts everything with the test defaults.
+    pub async fn start() -> Stack {
+        Stack::start_with(|_| {}).await
+    }
+
+    /// Starts everything, letting the test adjust the ingress configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut frontline_ingress::Config)) -> Stack {
+        let nats = NatsServer::start();
+        let resolver = spawn_resolver(resolver_config(&nats.url())).await;
+        let mut config = ingress_config(&nats.url());
+        adjust(&mut config);
+        let ingress = spawn_ingress(config).await;
+        resolver.wait_ready().await;
+        ingress.wait_ready().await;
+        Stack {
+            nats,
+            resolver,
+            ingress,
+        }
+    }
+
+    /// The webhook client.
+    pub fn client(&self) -> &WebhookClient {
+        &self.ingress.client
+    }
+}
+
+/// One message read back from a stream.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Its subject.
+    pub subject: String,
+    /// Its headers.
+    pub headers: async_nats::HeaderMap,
+    /// Its decoded envelope.
+    pub envelope: Envelope,
+}
+
+impl Stored {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|value| value.to_string())
+    }
+}
+
+/// A client of the test's own nats-server.
+pub async fn connect(nats_url: &str) -> async_nats::Client {
+    tokio::time::timeout(WAIT, async_nats::connect(nats_url))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Every message in `stream`, in order.
+pub async fn stored(nats_url: &str, stream: &str) -> Vec<Stored> {
+    let client = connect(nats_url).await;
+    let js = jetstream::new(client);
+    let mut handle = js.get_stream(stream).await.expect("the stream exists");
+    let state = handle.info().await.expect("stream info").state.clone();
+    let mut messages = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence {
+        if state.messages == 0 {
+            break;
+        }
+        let message = handle
+            .get_raw_message(sequence)
+            .await
+            .expect("a stored message");
+        messages.push(Stored {
+            subject: message.subject.to_string(),
+            headers: message.headers.clone(),
+            envelope: Envelope::from_slice(&message.payload).expect("an envelope"),
+        });
+    }
+    messages
+}
