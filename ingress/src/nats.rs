@@ -124,6 +124,9 @@ fn log_event(event: &Event, connected: &watch::Sender<bool>) {
             tracing::info!("NATS connection closed");
             connected.send_replace(false);
         }
+        // Reconnection attempts fail with client errors until the server is back: already
+        // reported by the one "disconnected" line, so only visible at debug.
+        Event::ClientError(err) => tracing::debug!(cause = %err, "NATS client error"),
         other => tracing::warn!(event = %other, "NATS event"),
     }
 }

@@ -15,9 +15,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber (once, from `main`). `RUST_LOG` filters; default `info`.
+/// The filter when `RUST_LOG` is unset: our own lines at info, the NATS client's only when they
+/// matter (it reports every reconnection attempt at info).
+pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
+
+/// Installs the global subscriber (once, from `main`). `RUST_LOG` filters.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

@@ -85,12 +85,9 @@ async fn handle(
     metrics.handled(event, outcome, started.elapsed().as_secs_f64());
 }
 
+/// The event type named by the subject (`<prefix>.pre.<EventType>.<sid>`), without decoding.
 fn event_of(message: &Message) -> Option<EventType> {
-    message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::EVENT_TYPE))
-        .and_then(|v| EventType::parse(v.as_str()))
+    message.subject.split('.').nth(2).and_then(EventType::parse)
 }
 
 fn deadline_passed(message: &Message) -> bool {

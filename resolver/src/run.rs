@@ -95,16 +95,21 @@ pub async fn run(
     tracing::info!(subject = %subjects.pre_wildcard(), queue_group = QUEUE_GROUP, "resolver started");
 
     shutdown.await;
-    tracing::info!("draining: answering the requests already received");
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let drained = async {
-        if let Err(err) = client.drain().await {
-            tracing::warn!(cause = %err, "draining NATS failed");
+    if client.connection_state() == State::Connected {
+        tracing::info!("draining: answering the requests already received");
+        let drained = async {
+            if let Err(err) = client.drain().await {
+                tracing::warn!(cause = %err, "draining NATS failed");
+            }
+            let _ = pre.await;
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!("grace period over before the drain finished");
         }
-        let _ = pre.await;
-    };
-    if tokio::time::timeout(grace, drained).await.is_err() {
-        tracing::warn!("grace period over before the drain finished");
+    } else {
+        // Nothing can be answered without a connection, so there is nothing to drain.
+        tracing::warn!("NATS not connected at shutdown; stopping without a drain");
     }
     let _ = admin_stop.send(());
     let _ = admin.await;

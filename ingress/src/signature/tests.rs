@@ -13,13 +13,16 @@ const P: [(&str, &str); 5] = [
     ("To", "+18005551212"),
 ];
 
+/// A golden vector: the URL signed, the parameters, the expected signature.
+type Vector<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 fn verifier(origin: &str) -> SignatureVerifier {
     SignatureVerifier::new(TOKEN.parse().unwrap(), origin.parse().unwrap())
 }
 
 #[test]
 fn signs_the_golden_vectors() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[Vector] = &[
         (U, &P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
         (
             "http://mycompany.com:1234/myapp.php?foo=1&bar=2",

@@ -1,0 +1,72 @@
+//! `twilio-sim`: signs a Conversations webhook exactly as Twilio would and prints a ready-to-paste
+//! `curl` command for it, or sends it and prints the answer.
+//!
+//! ```text
+//! twilio-sim --public-url https://hooks.example.com --token $TWILIO_AUTH_TOKEN \
+//!     EventType=onConversationAdd MessagingBinding.Address=+14155550101
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use frontline_tests::http::{WEBHOOK_PATH, WebhookClient};
+use frontline_tests::twilio::{Params, sign};
+
+/// Signs a Twilio Conversations webhook.
+#[derive(Debug, Parser)]
+#[command(name = "twilio-sim", version, about)]
+struct Args {
+    /// The origin Twilio is configured with (the ingress's PUBLIC_URL).
+    #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8080")]
+    public_url: String,
+    /// Where the ingress listens, when it differs from the public URL (behind a tunnel).
+    #[arg(long)]
+    target: Option<String>,
+    /// The auth token to sign with.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Send the webhook and print the answer instead of printing a curl command.
+    #[arg(long)]
+    send: bool,
+    /// Parameters, as Name=value.
+    #[arg(required = true)]
+    params: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut params: Params = Vec::new();
+    for param in &args.params {
+        let Some((name, value)) = param.split_once('=') else {
+            eprintln!("parameters are Name=value, got {param:?}");
+            return ExitCode::from(64);
+        };
+        params.push((name.to_owned(), value.to_owned()));
+    }
+    let public = args.public_url.trim_end_matches('/');
+    let signature = sign(&args.token, &format!("{public}{WEBHOOK_PATH}"), &params);
+    let target = args.target.as_deref().unwrap_or(public).trim_end_matches('/');
+    if !args.send {
+        println!("curl -sS -i -X POST '{target}{WEBHOOK_PATH}' \\");
+        println!("  -H 'X-Twilio-Signature: {signature}' \\");
+        let data: Vec<String> =
+            params.iter().map(|(name, value)| format!("  --data-urlencode '{}'", shell_quote(&format!("{name}={value}")))).collect();
+        println!("{}", data.join(" \\\n"));
+        return ExitCode::SUCCESS;
+    }
+    let Some(addr) = target.strip_prefix("http://").and_then(|host| host.parse().ok()) else {
+        eprintln!("--send needs --target http://IP:PORT");
+        return ExitCode::from(64);
+    };
+    let answer = WebhookClient::new(addr)
+        .post_form(WEBHOOK_PATH, &params, &[("X-Twilio-Signature", &signature)])
+        .await;
+    println!("{} {}", answer.status, answer.text());
+    if answer.status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Escapes single quotes for a single-quoted shell word.
+fn shell_quote(value: &str) -> String {
+    value.replace('\'', r"'\''")
+}

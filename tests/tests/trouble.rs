@@ -1,0 +1,353 @@
+//! Behaviour under trouble: no resolvers, slow or broken resolvers, NATS down at start and back,
+//! graceful shutdown with requests in flight.
+
+use std::time::{Duration, Instant};
+
+use frontline_ingress::config::Fallback;
+use frontline_shared::subject::{self, QUEUE_GROUP};
+use frontline_shared::{Modification, PreReply};
+use frontline_tests::http::admin_get;
+use frontline_tests::nats::{NatsServer, free_port};
+use frontline_tests::stack::{
+    connect, ingress_config, resolver_config, spawn_ingress, spawn_resolver, stored,
+};
+use frontline_tests::{WAIT, eventually, twilio};
+use futures::StreamExt;
+
+const CONVERSATION: &str = "CH00000000000000000000000000000099";
+
+/// A responder in the resolvers' queue group that answers every request with `reply` after
+/// `delay` (or never, for `None`): to put the ingress in front of a slow or broken resolver.
+async fn responder(
+    nats_url: &str,
+    delay: Duration,
+    reply: Option<Vec<u8>>,
+) -> tokio::task::JoinHandle<()> {
+    let client = connect(nats_url).await;
+    let mut subscriber = client
+        .queue_subscribe("frontline.pre.>", QUEUE_GROUP.to_owned())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let (client, reply) = (client.clone(), reply.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let (Some(to), Some(reply)) = (message.reply, reply) {
+                    client.publish(to, reply.into()).await.unwrap();
+                    client.flush().await.unwrap();
+                }
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn no_resolver_takes_the_fallback_at_once() {
+    let nats = NatsServer::start();
+    let mut config = ingress_config(&nats.url());
+    config.pre_event_timeout_ms = 4_000;
+    let ingress = spawn_ingress(config).await;
+    ingress.wait_ready().await;
+    let started = Instant::now();
+    let answer = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "{}");
+    // "At once": well before the 4 s timeout (no responders is the server's immediate answer).
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let metrics = admin_get(ingress.admin, "/metrics").await.text();
+    assert!(metrics.contains(
+        r#"frontline_ingress_requests_total{event_type="onConversationAdd",outcome="fallback"} 1"#
+    ));
+}
+
+#[tokio::test]
+async fn a_slow_resolver_takes_the_fallback_at_the_timeout() {
+    let nats = NatsServer::start();
+    let _silent = responder(&nats.url(), Duration::ZERO, None).await;
+    let mut config = ingress_config(&nats.url());
+    config.pre_event_timeout_ms = 300;
+    let ingress = spawn_ingress(config).await;
+    ingress.wait_ready().await;
+    let started = Instant::now();
+    let answer = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "{}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "answered before the timeout"
+    );
+}
+
+#[tokio::test]
+async fn the_reject_fallback_answers_503() {
+    let nats = NatsServer::start();
+    let mut config = ingress_config(&nats.url());
+    config.pre_event_fallback = Fallback::Reject;
+    let ingress = spawn_ingress(config).await;
+    ingress.wait_ready().await;
+    let answer = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(answer.status, 503);
+}
+
+#[tokio::test]
+async fn a_garbage_reply_takes_the_fallback_and_an_error_reply_too() {
+    for reply in [
+        b"<html>oops</html>".to_vec(),
+        PreReply::Error {
+            message: "directory down".into(),
+        }
+        .to_vec(),
+    ] {
+        let nats = NatsServer::start();
+        let _broken = responder(&nats.url(), Duration::ZERO, Some(reply)).await;
+        let mut config = ingress_config(&nats.url());
+        config.pre_event_fallback = Fallback::Reject;
+        let ingress = spawn_ingress(config).await;
+        ingress.wait_ready().await;
+        assert_eq!(
+            ingress
+                .client
+                .post(&twilio::conversation_add("+14155550101"))
+                .await
+                .status,
+            503
+        );
+        let metrics = admin_get(ingress.admin, "/metrics").await.text();
+        assert!(metrics.contains(r#"frontline_ingress_requests_total{event_type="onConversationAdd",outcome="fallback"} 1"#));
+    }
+}
+
+#[tokio::test]
+async fn a_resolver_reject_becomes_403() {
+    let nats = NatsServer::start();
+    let reject = PreReply::Reject {
+        reason: "blocked sender".into(),
+    }
+    .to_vec();
+    let _rejecting = responder(&nats.url(), Duration::ZERO, Some(reject)).await;
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    ingress.wait_ready().await;
+    let answer = ingress
+        .client
+        .post(&twilio::event(
+            "onMessageAdd",
+            &[("ConversationSid", CONVERSATION)],
+        ))
+        .await;
+    assert_eq!(answer.status, 403);
+    assert!(answer.body.is_empty());
+}
+
+#[tokio::test]
+async fn nats_down_at_start_then_back_without_a_restart() {
+    let port = free_port();
+    let mut nats = NatsServer::not_started(port);
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    let resolver = spawn_resolver(resolver_config(&nats.url())).await;
+
+    let readyz = admin_get(ingress.admin, "/readyz").await;
+    assert_eq!(readyz.status, 503);
+    assert!(readyz.text().contains("NATS"), "{}", readyz.text());
+    assert_eq!(admin_get(resolver.admin, "/readyz").await.status, 503);
+    assert_eq!(admin_get(ingress.admin, "/livez").await.status, 200);
+    let pre = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!((pre.status.as_u16(), pre.text().as_str()), (200, "{}"));
+    let post = ingress
+        .client
+        .post(&twilio::message_added(CONVERSATION, 1, "while down"))
+        .await;
+    assert_eq!(post.status, 503);
+
+    nats.restart();
+    ingress.wait_ready().await;
+    resolver.wait_ready().await;
+    let post = ingress
+        .client
+        .post(&twilio::message_added(CONVERSATION, 2, "after"))
+        .await;
+    assert_eq!(post.status, 200);
+    let pre = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(pre.json()["friendly_name"], "Bobby Shaftoe");
+    let messages = stored(&nats.url(), subject::DEFAULT_STREAM).await;
+    let bodies: Vec<_> = messages
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies, ["after"]);
+    ingress.stop().await;
+    resolver.stop().await;
+}
+
+#[tokio::test]
+async fn nats_restart_while_running_recovers_and_loses_nothing_acknowledged() {
+    let mut nats = NatsServer::start();
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    let resolver = spawn_resolver(resolver_config(&nats.url())).await;
+    ingress.wait_ready().await;
+    resolver.wait_ready().await;
+    let mut acknowledged = Vec::new();
+    let mut send = async |index: u32| {
+        let answer = ingress
+            .client
+            .post(&twilio::message_added(
+                CONVERSATION,
+                index,
+                &format!("m{index}"),
+            ))
+            .await;
+        assert!(
+            answer.status == 200 || answer.status == 503,
+            "{}",
+            answer.status
+        );
+        if answer.status == 200 {
+            acknowledged.push(format!("m{index}"));
+        }
+    };
+    for index in 0..5 {
+        send(index).await;
+    }
+    nats.stop();
+    for index in 5..10 {
+        send(index).await;
+    }
+    let during = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(
+        (during.status.as_u16(), during.text().as_str()),
+        (200, "{}"),
+        "the fallback while NATS is down"
+    );
+    nats.restart();
+    ingress.wait_ready().await;
+    for index in 10..15 {
+        send(index).await;
+    }
+    let messages = stored(&nats.url(), subject::DEFAULT_STREAM).await;
+    let bodies: Vec<String> = messages
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
+        .collect();
+    for body in &acknowledged {
+        assert!(
+            bodies.contains(body),
+            "{body} was answered 200 but is not stored"
+        );
+    }
+    assert!(
+        acknowledged.len() >= 10,
+        "before and after must be stored: {acknowledged:?}"
+    );
+    resolver.wait_ready().await;
+    let after = eventually(WAIT, "a resolver answer after the restart", || async {
+        let answer = ingress
+            .client
+            .post(&twilio::conversation_add("+14155550101"))
+            .await;
+        (answer.text() != "{}").then_some(answer)
+    })
+    .await;
+    assert_eq!(after.json()["friendly_name"], "Bobby Shaftoe");
+    ingress.stop().await;
+    resolver.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_then_refuses_connections() {
+    let nats = NatsServer::start();
+    let modify = PreReply::Modify {
+        fields: Modification {
+            friendly_name: Some("late".into()),
+            ..Modification::default()
+        },
+    };
+    let _slow = responder(
+        &nats.url(),
+        Duration::from_millis(700),
+        Some(modify.to_vec()),
+    )
+    .await;
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    ingress.wait_ready().await;
+    let client = ingress.client.clone();
+    let addr = ingress.addr;
+    let in_flight =
+        tokio::spawn(async move { client.post(&twilio::conversation_add("+14155550101")).await });
+    let post_client = ingress.client.clone();
+    // Let both requests reach the ingress before the signal.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(ingress.stop());
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["friendly_name"], "late");
+    stopping.await.unwrap();
+    let refused = post_client
+        .try_send(http::Method::GET, "/livez", &[], bytes::Bytes::new())
+        .await;
+    assert!(
+        refused.is_err(),
+        "the listener must be closed after shutdown ({addr})"
+    );
+}
+
+#[tokio::test]
+async fn a_resolver_skips_requests_past_their_deadline() {
+    let nats = NatsServer::start();
+    let resolver = spawn_resolver(resolver_config(&nats.url())).await;
+    resolver.wait_ready().await;
+    let client = connect(&nats.url()).await;
+    let envelope = br#"{"event_type":"onConversationAdd","account_sid":null,"received_at":"2026-11-25T10:00:00.000Z","idempotency_token":null,"params":{}}"#;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Frontline-Deadline", "1000");
+    let request = async_nats::Request::new()
+        .headers(headers)
+        .payload(envelope.to_vec().into())
+        .timeout(Some(Duration::from_millis(500)));
+    let expired = client
+        .send_request("frontline.pre.onConversationAdd._", request)
+        .await;
+    assert_eq!(
+        expired.unwrap_err().kind(),
+        async_nats::RequestErrorKind::TimedOut
+    );
+    let mut headers = async_nats::HeaderMap::new();
+    let future = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 5_000;
+    headers.insert("Frontline-Deadline", future.to_string().as_str());
+    let request = async_nats::Request::new()
+        .headers(headers)
+        .payload(envelope.to_vec().into());
+    let answered = client
+        .send_request("frontline.pre.onConversationAdd._", request)
+        .await
+        .unwrap();
+    assert_eq!(
+        PreReply::from_slice(&answered.payload).unwrap(),
+        PreReply::Accept
+    );
+    let metrics = admin_get(resolver.admin, "/metrics").await.text();
+    assert!(metrics.contains(r#"frontline_resolver_messages_total{event_type="onConversationAdd",outcome="expired"} 1"#), "{metrics}");
+}
