@@ -21,7 +21,8 @@ pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
 
 /// Installs the global subscriber (once, from `main`). `RUST_LOG` filters.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

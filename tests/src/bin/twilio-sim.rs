@@ -46,16 +46,30 @@ async fn main() -> ExitCode {
     }
     let public = args.public_url.trim_end_matches('/');
     let signature = sign(&args.token, &format!("{public}{WEBHOOK_PATH}"), &params);
-    let target = args.target.as_deref().unwrap_or(public).trim_end_matches('/');
+    let target = args
+        .target
+        .as_deref()
+        .unwrap_or(public)
+        .trim_end_matches('/');
     if !args.send {
         println!("curl -sS -i -X POST '{target}{WEBHOOK_PATH}' \\");
         println!("  -H 'X-Twilio-Signature: {signature}' \\");
-        let data: Vec<String> =
-            params.iter().map(|(name, value)| format!("  --data-urlencode '{}'", shell_quote(&format!("{name}={value}")))).collect();
+        let data: Vec<String> = params
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "  --data-urlencode '{}'",
+                    shell_quote(&format!("{name}={value}"))
+                )
+            })
+            .collect();
         println!("{}", data.join(" \\\n"));
         return ExitCode::SUCCESS;
     }
-    let Some(addr) = target.strip_prefix("http://").and_then(|host| host.parse().ok()) else {
+    let Some(addr) = target
+        .strip_prefix("http://")
+        .and_then(|host| host.parse().ok())
+    else {
         eprintln!("--send needs --target http://IP:PORT");
         return ExitCode::from(64);
     };
@@ -63,7 +77,11 @@ async fn main() -> ExitCode {
         .post_form(WEBHOOK_PATH, &params, &[("X-Twilio-Signature", &signature)])
         .await;
     println!("{} {}", answer.status, answer.text());
-    if answer.status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if answer.status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Escapes single quotes for a single-quoted shell word.
