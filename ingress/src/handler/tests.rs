@@ -1,1 +1,194 @@
+//! The handler in front of a fake broker: answers, outcomes and load shedding, without NATS.
 
+use std::sync::Mutex;
+
+use frontline_shared::Modification;
+use tokio::sync::Notify;
+
+use super::*;
+use crate::broker::RequestError;
+
+/// Records what it is asked and answers as told; `hold` keeps requests in flight until notified.
+#[derive(Default)]
+struct FakeBroker {
+    reply: Mutex<Option<Result<Bytes, RequestError>>>,
+    stored: Mutex<Vec<(String, HeaderMap)>>,
+    hold: Option<Arc<Notify>>,
+}
+
+impl Broker for FakeBroker {
+    async fn request(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        _: Bytes,
+        _: Duration,
+    ) -> Result<Bytes, RequestError> {
+        self.stored.lock().unwrap().push((subject, headers));
+        if let Some(hold) = &self.hold {
+            hold.notified().await;
+        }
+        self.reply
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or(Err(RequestError::NoResponders))
+    }
+
+    async fn publish(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        _: Bytes,
+    ) -> Result<Stored, PublishError> {
+        if let Some(hold) = &self.hold {
+            hold.notified().await;
+        }
+        self.stored.lock().unwrap().push((subject, headers));
+        Ok(Stored::New)
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn app(broker: FakeBroker, max_in_flight: usize) -> Arc<App<FakeBroker>> {
+    Arc::new(App {
+        broker,
+        verifier: WebhookVerifier::new(None),
+        subjects: Subjects::default(),
+        metrics: IngressMetrics::new().unwrap(),
+        max_body_bytes: 1_024,
+        pre_event_timeout: Duration::from_millis(100),
+        fallback: Fallback::Accept,
+        in_flight: Arc::new(Semaphore::new(max_in_flight)),
+    })
+}
+
+fn form(body: &str) -> Request<Full<Bytes>> {
+    Request::post(WEBHOOK_PATH)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+async fn body_of(response: HttpResponse) -> String {
+    String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn resolver_replies_become_twilio_answers() {
+    let cases = [
+        (PreReply::Accept.to_vec(), 200, "{}"),
+        (
+            PreReply::Modify {
+                fields: Modification {
+                    body: Some("[redacted]".into()),
+                    ..Modification::default()
+                },
+            }
+            .to_vec(),
+            200,
+            r#"{"body":"[redacted]"}"#,
+        ),
+        (
+            PreReply::Modify {
+                fields: Modification::default(),
+            }
+            .to_vec(),
+            200,
+            "{}",
+        ),
+        (
+            PreReply::Reject {
+                reason: "spam".into(),
+            }
+            .to_vec(),
+            403,
+            "",
+        ),
+        (b"garbage".to_vec(), 200, "{}"),
+    ];
+    for (reply, status, body) in cases {
+        let broker = FakeBroker {
+            reply: Mutex::new(Some(Ok(Bytes::from(reply)))),
+            ..FakeBroker::default()
+        };
+        let app = app(broker, 8);
+        let response = app
+            .clone()
+            .handle(form("EventType=onMessageAdd&ConversationSid=CH1"))
+            .await;
+        assert_eq!(response.status(), status);
+        assert_eq!(body_of(response).await, body);
+        let asked = app.broker.stored.lock().unwrap();
+        assert_eq!(asked[0].0, "frontline.pre.onMessageAdd.CH1");
+        assert!(
+            asked[0]
+                .1
+                .get(frontline_shared::headers::DEADLINE)
+                .is_some()
+        );
+    }
+}
+
+#[tokio::test]
+async fn over_max_in_flight_pre_events_fall_back_and_post_events_get_503() {
+    let hold = Arc::new(Notify::new());
+    let app = app(
+        FakeBroker {
+            hold: Some(hold.clone()),
+            ..FakeBroker::default()
+        },
+        1,
+    );
+    let first = tokio::spawn(app.clone().handle(form("EventType=onMessageAdded")));
+    while app.in_flight.available_permits() > 0 {
+        tokio::task::yield_now().await;
+    }
+    let pre = app
+        .clone()
+        .handle(form("EventType=onConversationAdd"))
+        .await;
+    assert_eq!(pre.status(), 200);
+    assert_eq!(body_of(pre).await, "{}");
+    let post = app.clone().handle(form("EventType=onMessageAdded")).await;
+    assert_eq!(post.status(), 503);
+    assert_eq!(post.headers()[header::RETRY_AFTER], "1");
+    hold.notify_one();
+    assert_eq!(first.await.unwrap().status(), 200);
+    assert_eq!(app.metrics.in_flight.get(), 0);
+}
+
+#[tokio::test]
+async fn rejections_are_answered_before_the_broker() {
+    let app = app(FakeBroker::default(), 8);
+    let get_without_type = Request::get(WEBHOOK_PATH)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(app.clone().handle(get_without_type).await.status(), 400);
+    let too_big = form(&format!(
+        "EventType=onMessageAdded&Body={}",
+        "x".repeat(2_000)
+    ));
+    assert_eq!(app.clone().handle(too_big).await.status(), 413);
+    let put = Request::put(WEBHOOK_PATH)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(app.clone().handle(put).await.status(), 405);
+    let elsewhere = Request::get("/webhooks/other")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(app.clone().handle(elsewhere).await.status(), 404);
+    assert!(app.broker.stored.lock().unwrap().is_empty());
+}
