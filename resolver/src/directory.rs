@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use frontline_shared::Customer;
 use frontline_shared::customer::strip_channel_prefix;
@@ -70,17 +70,7 @@ impl Directory {
     /// # Errors
     /// When the file cannot be read or parsed.
     pub fn from_file(path: &Path) -> Result<Directory, DirectoryError> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| DirectoryError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let customers: Vec<Customer> =
-            serde_json::from_slice(&bytes).map_err(|source| DirectoryError::Parse {
-                path: shown,
-                source,
-            })?;
-        Ok(Directory::new(customers))
+        Ok(Directory::new(read_customers(path)?))
     }
 
     /// The customer writing from `address`, if any.
@@ -99,6 +89,48 @@ impl Directory {
     /// No customers at all.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Reads a JSON array of customer records.
+///
+/// # Errors
+/// When the file cannot be read or parsed.
+pub fn read_customers(path: &Path) -> Result<Vec<Customer>, DirectoryError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| DirectoryError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| DirectoryError::Parse {
+        path: shown,
+        source,
+    })
+}
+
+/// The live directory: a snapshot that a watcher may replace while requests read it. Readers
+/// take an `Arc` of the current snapshot (the lock is held only to clone it, never across an
+/// await), so a swap never blocks a lookup for long.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryHandle(Arc<RwLock<Arc<Directory>>>);
+
+impl DirectoryHandle {
+    /// A handle serving `directory`.
+    pub fn new(directory: Directory) -> DirectoryHandle {
+        DirectoryHandle(Arc::new(RwLock::new(Arc::new(directory))))
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Directory> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves `directory` from now on.
+    pub fn replace(&self, directory: Directory) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(directory);
     }
 }
 

@@ -1,11 +1,13 @@
-//! The `resolver` binary: parse the configuration, start logging, run until SIGINT/SIGTERM.
+//! The `resolver` binary: parse the configuration, start logging, run until SIGINT/SIGTERM (or
+//! run a one-off command such as `resolver directory import FILE --bucket NAME`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use frontline_ingress::server::shutdown_signal;
 use frontline_ingress::telemetry;
-use frontline_resolver::{Config, RunError, run};
+use frontline_resolver::config::{Command, DirectoryCommand};
+use frontline_resolver::{Config, RunError, import_directory, run};
 
 /// The exit code for an unusable configuration (sysexits' EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -14,6 +16,18 @@ const EXIT_CONFIG: u8 = 64;
 async fn main() -> ExitCode {
     let config = Config::parse();
     telemetry::init(config.log_format);
+    if let Some(Command::Directory(DirectoryCommand::Import { file, bucket })) = &config.command {
+        return match import_directory(&config, file, bucket).await {
+            Ok(count) => {
+                tracing::info!(count, bucket = %bucket, "customers imported");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                tracing::error!(cause = %err, "import failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let admin = match tokio::net::TcpListener::bind(config.admin_listen).await {
         Ok(admin) => admin,
         Err(err) => {

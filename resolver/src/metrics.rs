@@ -20,6 +20,14 @@ pub enum Outcome {
     Error,
     /// Skipped: the ingress had stopped waiting.
     Expired,
+    /// Nothing to do for this message (not a customer participant, unknown customer).
+    Skipped,
+    /// A temporary failure: redelivered later.
+    Retried,
+    /// The participant no longer exists.
+    Gone,
+    /// Given up on: published to the dead-letter stream.
+    DeadLettered,
 }
 
 impl Outcome {
@@ -40,6 +48,10 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Error => "error",
             Outcome::Expired => "expired",
+            Outcome::Skipped => "skipped",
+            Outcome::Retried => "retried",
+            Outcome::Gone => "gone",
+            Outcome::DeadLettered => "dead_lettered",
         }
     }
 }

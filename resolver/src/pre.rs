@@ -3,14 +3,13 @@
 //! answered. A request whose `Frontline-Deadline` has passed is skipped: the ingress has already
 //! answered Twilio with its fallback.
 
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::{Client, Message, Subscriber};
 use frontline_shared::{Envelope, EventType, PreReply, headers};
 use futures::StreamExt;
 
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryHandle};
 use crate::metrics::{Outcome, ResolverMetrics};
 use crate::rules::resolve;
 
@@ -18,11 +17,11 @@ use crate::rules::resolve;
 pub async fn serve(
     client: Client,
     mut subscriber: Subscriber,
-    directory: Arc<Directory>,
+    directory: DirectoryHandle,
     metrics: ResolverMetrics,
 ) {
     while let Some(message) = subscriber.next().await {
-        handle(&client, message, &directory, &metrics).await;
+        handle(&client, message, &directory.snapshot(), &metrics).await;
     }
     tracing::info!("pre-event subscription ended");
 }

@@ -90,6 +90,11 @@ impl Subjects {
         format!("{}.post.{}.{}", self.prefix, event, token(conversation_sid))
     }
 
+    /// `<prefix>.post.<EventType>.>`: every stored event of one type, for a consumer's filter.
+    pub fn post_filter(&self, event: EventType) -> String {
+        format!("{}.post.{}.>", self.prefix, event.as_str())
+    }
+
     /// `<prefix>.dlq.<consumer>.<EventType>`.
     pub fn dlq(&self, consumer: &str, event_type: &str) -> String {
         let event = EventType::parse(event_type).map_or(UNKNOWN, EventType::as_str);

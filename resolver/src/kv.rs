@@ -1,0 +1,179 @@
+//! The customer directory in a NATS KV bucket (`CUSTOMER_DIRECTORY=nats-kv:BUCKET`): one key per
+//! `customer_id`, the value the customer's JSON record. The resolver loads the bucket at start
+//! and watches it, so a change is served without a restart; `resolver directory import` loads a
+//! JSON file into the bucket.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_nats::jetstream::{self, kv};
+use frontline_shared::Customer;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+
+use crate::directory::{Directory, DirectoryError, DirectoryHandle};
+
+/// Why the KV directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    /// A JetStream or KV call failed.
+    #[error("NATS KV: {0}")]
+    Nats(#[from] async_nats::Error),
+    /// The import file is unusable.
+    #[error(transparent)]
+    File(#[from] DirectoryError),
+    /// A `customer_id` that cannot be a KV key.
+    #[error("customer_id {0:?} cannot be a KV key (letters, digits, - _ = / . only)")]
+    BadKey(String),
+}
+
+/// Opens `bucket`, creating it when missing.
+///
+/// # Errors
+/// When JetStream refuses.
+pub async fn open_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+) -> Result<kv::Store, KvError> {
+    match jetstream.get_key_value(bucket).await {
+        Ok(store) => Ok(store),
+        Err(_) => Ok(jetstream
+            .create_key_value(kv::Config {
+                bucket: bucket.to_owned(),
+                history: 1,
+                ..kv::Config::default()
+            })
+            .await
+            .map_err(async_nats::Error::from)?),
+    }
+}
+
+/// Puts every record of a JSON file into `bucket` under its `customer_id`; returns how many.
+///
+/// # Errors
+/// When the file is unusable, a `customer_id` is not a valid key, or NATS refuses.
+pub async fn import(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    file: &Path,
+) -> Result<usize, KvError> {
+    let customers = crate::directory::read_customers(file)?;
+    if let Some(bad) = customers.iter().find(|c| !valid_key(&c.customer_id)) {
+        return Err(KvError::BadKey(bad.customer_id.clone()));
+    }
+    let store = open_bucket(jetstream, bucket).await?;
+    for customer in &customers {
+        let value = serde_json::to_vec(customer).expect("a customer always serialises");
+        store
+            .put(&customer.customer_id, value.into())
+            .await
+            .map_err(async_nats::Error::from)?;
+    }
+    Ok(customers.len())
+}
+
+/// Loads the bucket into `handle` and returns a future that keeps it up to date (run it in a
+/// task). The watch starts before the load, so no change in between is missed.
+///
+/// # Errors
+/// When the bucket cannot be read.
+pub async fn load_and_watch(
+    store: kv::Store,
+    handle: DirectoryHandle,
+) -> Result<impl std::future::Future<Output = ()>, KvError> {
+    let mut watch = store.watch_all().await.map_err(async_nats::Error::from)?;
+    let mut records: HashMap<String, Customer> = HashMap::new();
+    let keys: Vec<String> = store
+        .keys()
+        .await
+        .map_err(async_nats::Error::from)?
+        .try_collect()
+        .await
+        .map_err(async_nats::Error::from)?;
+    for key in keys {
+        if let Some(value) = store.get(&key).await.map_err(async_nats::Error::from)? {
+            apply(&mut records, &key, kv::Operation::Put, &value);
+        }
+    }
+    handle.replace(Directory::new(records.values().cloned()));
+    tracing::info!(bucket = %store.name, customers = records.len(), "customer directory loaded from NATS KV");
+    Ok(async move {
+        while let Some(entry) = watch.next().await {
+            let mut changed = 0;
+            let mut next = Some(entry);
+            // Apply every change already waiting, then rebuild the index once.
+            while let Some(entry) = next.take() {
+                match entry {
+                    Ok(entry) => {
+                        apply(&mut records, &entry.key, entry.operation, &entry.value);
+                        changed += 1;
+                    }
+                    Err(err) => tracing::warn!(cause = %err, "directory watch error"),
+                }
+                next = watch.next().now_or_never().flatten();
+            }
+            handle.replace(Directory::new(records.values().cloned()));
+            tracing::info!(
+                changes = changed,
+                customers = records.len(),
+                "customer directory updated"
+            );
+        }
+        tracing::warn!("directory watch ended");
+    })
+}
+
+fn apply(
+    records: &mut HashMap<String, Customer>,
+    key: &str,
+    operation: kv::Operation,
+    value: &[u8],
+) {
+    match operation {
+        kv::Operation::Put => match serde_json::from_slice::<Customer>(value) {
+            Ok(customer) => {
+                records.insert(key.to_owned(), customer);
+            }
+            Err(err) => {
+                tracing::warn!(key, cause = %err, "ignoring a directory entry that is not a customer record")
+            }
+        },
+        kv::Operation::Delete | kv::Operation::Purge => {
+            records.remove(key);
+        }
+    }
+}
+
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('.')
+        && !key.ends_with('.')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=/.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validated() {
+        for good in ["1001", "cust-7", "a_b=c/d.e"] {
+            assert!(valid_key(good), "{good}");
+        }
+        for bad in ["", "a b", "a*", "a>", ".a", "a.", "ñ"] {
+            assert!(!valid_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn puts_and_deletes_apply() {
+        let mut records = HashMap::new();
+        let record = br#"{"customer_id":"1","display_name":"A","channels":[]}"#;
+        apply(&mut records, "1", kv::Operation::Put, record);
+        apply(&mut records, "2", kv::Operation::Put, b"not json");
+        assert_eq!(records.len(), 1);
+        apply(&mut records, "1", kv::Operation::Delete, b"");
+        assert!(records.is_empty());
+    }
+}

@@ -1,0 +1,339 @@
+//! Frontline's `onParticipantAdded` rule, consumed from the post-event stream through the durable
+//! consumer `frontline-resolver` that every replica shares (each event goes to one replica,
+//! explicit ack). For a customer participant the attributes are read from the Twilio REST API,
+//! merged, and written back only when something changed, so a redelivery makes no second update.
+//!
+//! Failures: 429, 5xx and network errors are redelivered with a growing delay (a nak with delay:
+//! about a second first, at most a minute, or Twilio's `Retry-After`); 404 is acknowledged and
+//! counted; a permanent 4xx, or `MAX_DELIVER` attempts, goes to the dead-letter stream with the
+//! reason, and only then is acknowledged, so nothing is dropped silently.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{self, AckKind, Message, stream};
+use frontline_shared::subject::{DLQ_STREAM, RESOLVER_CONSUMER, Subjects};
+use frontline_shared::{Envelope, EventType, headers};
+use futures::StreamExt;
+
+use crate::directory::DirectoryHandle;
+use crate::enrich::{customer_address, merge_participant_attributes};
+use crate::metrics::{Outcome, ResolverMetrics};
+use crate::rules::Lookup;
+use crate::twilio::{TwilioClient, TwilioError};
+
+/// The longest delay before a redelivery.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Settings of the participant consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// The post-event stream.
+    pub stream: String,
+    /// Attempts before a message is dead-lettered (`MAX_DELIVER`).
+    pub max_deliver: i64,
+    /// How long a delivery may stay unacknowledged before it is redelivered.
+    pub ack_wait: Duration,
+    /// Messages handled at once by this replica.
+    pub concurrency: usize,
+    /// Replicas of the dead-letter stream.
+    pub replicas: usize,
+}
+
+/// The worker: everything one message needs.
+#[derive(Debug, Clone)]
+pub struct ParticipantWorker {
+    /// The REST client.
+    pub twilio: TwilioClient,
+    /// The live directory.
+    pub directory: DirectoryHandle,
+    /// Metrics.
+    pub metrics: ResolverMetrics,
+    /// JetStream, for dead letters.
+    pub jetstream: jetstream::Context,
+    /// Subjects of this deployment.
+    pub subjects: Subjects,
+    /// `MAX_DELIVER`.
+    pub max_deliver: i64,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Done: acknowledge.
+    Done(Outcome),
+    /// Try again: after Twilio's `Retry-After` when given, else after the backoff.
+    Retry(Option<Duration>, String),
+    /// Give up: dead letter with the reason, then acknowledge.
+    DeadLetter(String),
+}
+
+/// Creates the dead-letter stream and the durable consumer (waiting for the post-event stream,
+/// which the ingress creates), retrying until NATS allows it.
+pub async fn ensure_consumer(
+    jetstream: &jetstream::Context,
+    subjects: &Subjects,
+    settings: &ConsumerSettings,
+) -> PullConsumer {
+    loop {
+        match try_ensure_consumer(jetstream, subjects, settings).await {
+            Ok(consumer) => return consumer,
+            Err(err) => {
+                tracing::warn!(stream = %settings.stream, cause = %err, "consumer not ready yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn try_ensure_consumer(
+    jetstream: &jetstream::Context,
+    subjects: &Subjects,
+    settings: &ConsumerSettings,
+) -> Result<PullConsumer, async_nats::Error> {
+    jetstream
+        .get_or_create_stream(stream::Config {
+            name: DLQ_STREAM.to_owned(),
+            subjects: vec![subjects.dlq_wildcard()],
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            ..stream::Config::default()
+        })
+        .await?;
+    let stream = jetstream.get_stream(&settings.stream).await?;
+    let config = pull::Config {
+        durable_name: Some(RESOLVER_CONSUMER.to_owned()),
+        filter_subject: subjects.post_filter(EventType::ParticipantAdded),
+        ack_policy: AckPolicy::Explicit,
+        deliver_policy: DeliverPolicy::All,
+        ack_wait: settings.ack_wait,
+        // Unlimited on the server: the worker dead-letters at MAX_DELIVER itself, so a replica
+        // that dies during the last attempt cannot make a message vanish.
+        max_deliver: -1,
+        max_ack_pending: 1_000,
+        ..pull::Config::default()
+    };
+    Ok(stream
+        .get_or_create_consumer(RESOLVER_CONSUMER, config)
+        .await?)
+}
+
+/// Consumes until `stop` resolves, then lets the messages in hand finish.
+pub async fn consume(
+    worker: ParticipantWorker,
+    consumer: PullConsumer,
+    concurrency: usize,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        let messages = match consumer.messages().await {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(cause = %err, "pulling from the consumer failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = &mut stop => return,
+                }
+            }
+        };
+        let handled = messages
+            .take_until(&mut stop)
+            .for_each_concurrent(concurrency, |message| {
+                let worker = worker.clone();
+                async move {
+                    match message {
+                        Ok(message) => worker.handle(message).await,
+                        Err(err) => tracing::warn!(cause = %err, "consumer stream error"),
+                    }
+                }
+            });
+        handled.await;
+        // The stream ends on `stop` (return) or when the pull subscription ends (pull again).
+        if futures::poll!(&mut stop).is_ready() {
+            return;
+        }
+    }
+}
+
+impl ParticipantWorker {
+    /// Handles one delivery and acknowledges it (or not) as its verdict says.
+    pub async fn handle(&self, message: Message) {
+        let started = Instant::now();
+        let delivered = message.info().map_or(1, |info| info.delivered);
+        let traceparent = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::TRACEPARENT))
+            .map(|v| v.to_string());
+        let verdict = match Envelope::from_slice(&message.payload) {
+            Ok(envelope) => self.enrich(&envelope, traceparent.as_deref()).await,
+            Err(err) => Verdict::DeadLetter(format!("undecodable envelope: {err}")),
+        };
+        let verdict = match verdict {
+            Verdict::Retry(_, reason) if delivered >= self.max_deliver => {
+                Verdict::DeadLetter(format!("gave up after {delivered} attempts: {reason}"))
+            }
+            other => other,
+        };
+        let outcome = match verdict {
+            Verdict::Done(outcome) => ack(&message, AckKind::Ack)
+                .await
+                .map_or(Outcome::Error, |()| outcome),
+            Verdict::Retry(retry_after, reason) => {
+                let delay = retry_after.unwrap_or_else(|| backoff(delivered));
+                tracing::warn!(delivered, delay_ms = delay.as_millis() as u64, reason = %reason, trace = traceparent.as_deref(), "participant update will be retried");
+                let _ = ack(&message, AckKind::Nak(Some(delay))).await;
+                Outcome::Retried
+            }
+            Verdict::DeadLetter(reason) => self.dead_letter(&message, &reason).await,
+        };
+        self.metrics.handled(
+            Some(EventType::ParticipantAdded),
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+    }
+
+    async fn enrich(&self, envelope: &Envelope, traceparent: Option<&str>) -> Verdict {
+        let Some(address) = customer_address(envelope) else {
+            return Verdict::Done(Outcome::Skipped);
+        };
+        let (Some(conversation), Some(participant)) = (
+            envelope.params.non_empty("ConversationSid"),
+            envelope.params.non_empty("ParticipantSid"),
+        ) else {
+            return Verdict::DeadLetter("no ConversationSid or ParticipantSid".into());
+        };
+        let directory = self.directory.snapshot();
+        let Some(customer) = directory.lookup(address) else {
+            self.metrics.lookup(Lookup::Miss);
+            return Verdict::Done(Outcome::Skipped);
+        };
+        self.metrics.lookup(Lookup::Hit);
+        let existing = match self
+            .twilio
+            .participant_attributes(conversation, participant, traceparent)
+            .await
+        {
+            Ok(existing) => existing,
+            Err(err) => return self.failed(err, envelope),
+        };
+        let merged = match merge_participant_attributes(&existing, customer) {
+            Ok(Some(merged)) => merged,
+            Ok(None) => return Verdict::Done(Outcome::Accepted),
+            Err(err) => return Verdict::DeadLetter(err.to_string()),
+        };
+        match self
+            .twilio
+            .set_participant_attributes(conversation, participant, &merged, traceparent)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(conversation_sid = conversation, participant_sid = participant, customer_id = %customer.customer_id, "participant enriched");
+                Verdict::Done(Outcome::Modified)
+            }
+            Err(err) => self.failed(err, envelope),
+        }
+    }
+
+    fn failed(&self, err: TwilioError, envelope: &Envelope) -> Verdict {
+        match err {
+            TwilioError::Gone => {
+                tracing::info!(
+                    conversation_sid = envelope.conversation_sid(),
+                    "participant gone; nothing to update"
+                );
+                Verdict::Done(Outcome::Gone)
+            }
+            TwilioError::Retry {
+                reason,
+                retry_after,
+            } => Verdict::Retry(retry_after, reason),
+            TwilioError::Permanent(reason) => Verdict::DeadLetter(reason),
+        }
+    }
+
+    /// Publishes the message to the dead-letter stream with the reason, then acknowledges it.
+    /// If the dead letter cannot be stored the message is redelivered instead: never dropped.
+    async fn dead_letter(&self, message: &Message, reason: &str) -> Outcome {
+        let event_type = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::EVENT_TYPE))
+            .map_or("unknown", |v| v.as_str());
+        let subject = self.subjects.dlq(RESOLVER_CONSUMER, event_type);
+        let reason_line: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect();
+        let dead_headers = dead_letter_headers(message.headers.as_ref(), &reason_line);
+        let stored = match self
+            .jetstream
+            .publish_with_headers(subject, dead_headers, message.payload.clone())
+            .await
+        {
+            Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        match stored {
+            Ok(()) => {
+                tracing::error!(reason = %reason_line, "participant update dead-lettered");
+                let _ = ack(message, AckKind::Ack).await;
+                Outcome::DeadLettered
+            }
+            Err(err) => {
+                tracing::error!(cause = %err, "storing a dead letter failed; redelivering");
+                let _ = ack(message, AckKind::Nak(Some(Duration::from_secs(5)))).await;
+                Outcome::Error
+            }
+        }
+    }
+}
+
+/// The delay before redelivery number `delivered + 1`: one second, doubling, at most a minute.
+pub fn backoff(delivered: i64) -> Duration {
+    let exponent = u32::try_from(delivered.max(1) - 1)
+        .unwrap_or(u32::MAX)
+        .min(6);
+    (Duration::from_secs(1) * 2u32.pow(exponent)).min(MAX_BACKOFF)
+}
+
+/// The original message's headers with the reason added; without `Nats-Msg-Id`, so the
+/// dead-letter stream does not take the dead letter for a duplicate.
+fn dead_letter_headers(original: Option<&HeaderMap>, reason: &str) -> HeaderMap {
+    let mut dead = HeaderMap::new();
+    for (name, values) in original.into_iter().flat_map(HeaderMap::iter) {
+        let name = name.to_string();
+        if name.eq_ignore_ascii_case(headers::MSG_ID) {
+            continue;
+        }
+        for value in values {
+            dead.append(name.as_str(), value.as_str());
+        }
+    }
+    dead.insert(headers::DLQ_REASON, reason);
+    dead
+}
+
+async fn ack(message: &Message, kind: AckKind) -> Result<(), ()> {
+    message.ack_with(kind).await.map_err(
+        |err| tracing::warn!(cause = %err, "acknowledging failed; the message will be redelivered"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_a_second_and_stops_at_a_minute() {
+        let delays: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,316 @@
+//! The Twilio Conversations REST client: read and update a participant's attributes. HTTPS
+//! through rustls (with the webpki roots), HTTP Basic auth with the account SID and auth token or
+//! an API key and secret, a timeout on every request. Errors are classified for the consumer:
+//! retry later (429, 5xx, network, timeout), gone (404), or permanent (any other 4xx).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use frontline_ingress::secret::Secret;
+use frontline_shared::subject::is_token;
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prometheus::IntCounterVec;
+use serde::Deserialize;
+
+/// What to do about a failed call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TwilioError {
+    /// 429, 5xx, a network error or a timeout: try again later (after `retry_after` if given).
+    #[error("temporary failure: {reason}")]
+    Retry {
+        /// What happened.
+        reason: String,
+        /// Twilio's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// 404: the participant (or conversation) no longer exists.
+    #[error("participant not found")]
+    Gone,
+    /// Any other 4xx, or an answer that cannot be understood: retrying will not help.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// Credentials for the REST API.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// Account SID or API key SID.
+    pub username: String,
+    /// Auth token or API key secret.
+    pub password: Secret,
+}
+
+/// The REST client.
+#[derive(Debug, Clone)]
+pub struct TwilioClient {
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    base: String,
+    authorization: HeaderValue,
+    timeout: Duration,
+    requests: IntCounterVec,
+}
+
+#[derive(Deserialize)]
+struct Participant {
+    #[serde(default)]
+    attributes: Option<String>,
+}
+
+impl TwilioClient {
+    /// A client for `base` (e.g. `https://conversations.twilio.com`); `requests` counts calls by
+    /// method and status.
+    pub fn new(
+        base: &str,
+        credentials: &Credentials,
+        timeout: Duration,
+        requests: IntCounterVec,
+    ) -> TwilioClient {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        let basic = STANDARD.encode(format!(
+            "{}:{}",
+            credentials.username,
+            credentials.password.expose()
+        ));
+        let mut authorization = HeaderValue::from_str(&format!("Basic {basic}"))
+            .expect("Base64 is a valid header value");
+        authorization.set_sensitive(true);
+        TwilioClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            authorization,
+            timeout,
+            requests,
+        }
+    }
+
+    /// The participant's current attributes (a JSON document in a string).
+    ///
+    /// # Errors
+    /// A classified [`TwilioError`].
+    pub async fn participant_attributes(
+        &self,
+        conversation: &str,
+        participant: &str,
+        traceparent: Option<&str>,
+    ) -> Result<String, TwilioError> {
+        let url = self.participant_url(conversation, participant)?;
+        let body = self.call(Method::GET, &url, None, traceparent).await?;
+        let participant: Participant = serde_json::from_slice(&body)
+            .map_err(|err| TwilioError::Permanent(format!("unreadable participant: {err}")))?;
+        Ok(participant.attributes.unwrap_or_else(|| "{}".to_owned()))
+    }
+
+    /// Replaces the participant's attributes.
+    ///
+    /// # Errors
+    /// A classified [`TwilioError`].
+    pub async fn set_participant_attributes(
+        &self,
+        conversation: &str,
+        participant: &str,
+        attributes: &str,
+        traceparent: Option<&str>,
+    ) -> Result<(), TwilioError> {
+        let url = self.participant_url(conversation, participant)?;
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Attributes", attributes)
+            .finish();
+        self.call(Method::POST, &url, Some(form), traceparent)
+            .await
+            .map(drop)
+    }
+
+    fn participant_url(
+        &self,
+        conversation: &str,
+        participant: &str,
+    ) -> Result<String, TwilioError> {
+        // SIDs go into the path: anything but a plain token would change the URL.
+        if !is_token(conversation) || !is_token(participant) {
+            return Err(TwilioError::Permanent(
+                "conversation or participant SID is not a SID".into(),
+            ));
+        }
+        Ok(format!(
+            "{}/v1/Conversations/{conversation}/Participants/{participant}",
+            self.base
+        ))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        form: Option<String>,
+        traceparent: Option<&str>,
+    ) -> Result<Bytes, TwilioError> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(url)
+            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(header::ACCEPT, "application/json");
+        if let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
+            request = request.header("traceparent", traceparent);
+        }
+        let body = match form {
+            Some(form) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Full::new(Bytes::from(form))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let request = request
+            .body(body)
+            .map_err(|err| TwilioError::Permanent(err.to_string()))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|err| retry(format!("network: {err}")))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|err| retry(format!("reading: {err}")))?
+                .to_bytes();
+            Ok::<_, TwilioError>((status, retry_after, body))
+        };
+        let outcome = tokio::time::timeout(self.timeout, exchange).await;
+        let (status, retry_after, body) = match outcome {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(err)) => {
+                self.requests
+                    .with_label_values(&[method.as_str(), "error"])
+                    .inc();
+                return Err(err);
+            }
+            Err(_) => {
+                self.requests
+                    .with_label_values(&[method.as_str(), "timeout"])
+                    .inc();
+                return Err(retry(format!("no answer within {:?}", self.timeout)));
+            }
+        };
+        self.requests
+            .with_label_values(&[method.as_str(), status.as_str()])
+            .inc();
+        classify(status, retry_after, body)
+    }
+}
+
+fn retry(reason: String) -> TwilioError {
+    TwilioError::Retry {
+        reason,
+        retry_after: None,
+    }
+}
+
+/// Sorts an answer into success or a [`TwilioError`] class.
+fn classify(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+) -> Result<Bytes, TwilioError> {
+    match status {
+        s if s.is_success() => Ok(body),
+        StatusCode::NOT_FOUND => Err(TwilioError::Gone),
+        StatusCode::TOO_MANY_REQUESTS => Err(TwilioError::Retry {
+            reason: "429 Too Many Requests".into(),
+            retry_after,
+        }),
+        s if s.is_server_error() => Err(TwilioError::Retry {
+            reason: format!("{s}"),
+            retry_after,
+        }),
+        s => {
+            let detail: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            Err(TwilioError::Permanent(format!("{s}: {detail}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified() {
+        let ok = classify(StatusCode::OK, None, Bytes::from_static(b"{}"));
+        assert_eq!(ok.unwrap(), Bytes::from_static(b"{}"));
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, None, Bytes::new()),
+            Err(TwilioError::Gone)
+        );
+        let limited = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(3)),
+            Bytes::new(),
+        );
+        assert!(
+            matches!(limited, Err(TwilioError::Retry { retry_after: Some(d), .. }) if d == Duration::from_secs(3))
+        );
+        assert!(matches!(
+            classify(StatusCode::BAD_GATEWAY, None, Bytes::new()),
+            Err(TwilioError::Retry { .. })
+        ));
+        let bad = classify(
+            StatusCode::BAD_REQUEST,
+            None,
+            Bytes::from_static(br#"{"code":50100}"#),
+        );
+        assert_eq!(
+            bad,
+            Err(TwilioError::Permanent(
+                r#"400 Bad Request: {"code":50100}"#.into()
+            ))
+        );
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, None, Bytes::new()),
+            Err(TwilioError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn sids_must_be_tokens() {
+        let credentials = Credentials {
+            username: "AC1".into(),
+            password: Secret::new("t"),
+        };
+        let counter =
+            IntCounterVec::new(prometheus::Opts::new("x", "x"), &["method", "status"]).unwrap();
+        let client = TwilioClient::new(
+            "https://conversations.twilio.com/",
+            &credentials,
+            Duration::from_secs(1),
+            counter,
+        );
+        assert_eq!(
+            client.participant_url("CH1", "MB2").unwrap(),
+            "https://conversations.twilio.com/v1/Conversations/CH1/Participants/MB2"
+        );
+        assert!(client.participant_url("CH1/../x", "MB2").is_err());
+        assert!(client.participant_url("CH1", "").is_err());
+    }
+}
