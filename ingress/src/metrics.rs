@@ -226,6 +226,13 @@ mod tests {
     }
 
     #[test]
+    fn the_outcome_table_follows_declaration_order() {
+        for (index, outcome) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, index, "{outcome:?}");
+        }
+    }
+
+    #[test]
     fn histograms_resolve_half_a_millisecond_to_five_seconds() {
         let metrics = IngressMetrics::new().unwrap();
         metrics.observe(PathKind::Pre, 0.0003);

@@ -32,12 +32,16 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Accepted,
         Outcome::Modified,
         Outcome::Rejected,
         Outcome::Error,
         Outcome::Expired,
+        Outcome::Skipped,
+        Outcome::Retried,
+        Outcome::Gone,
+        Outcome::DeadLettered,
     ];
 
     /// The label value.
@@ -157,4 +161,16 @@ fn event_labels() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|e| e.as_str())
         .chain([OTHER_EVENT])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_table_follows_declaration_order() {
+        for (index, outcome) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, index, "{outcome:?}");
+        }
+    }
 }

@@ -171,3 +171,14 @@ pub fn form_encode(params: &Params) -> String {
         .extend_pairs(params)
         .finish()
 }
+
+/// The value of one series in a Prometheus text scrape (`0` when absent), e.g.
+/// `metric(&text, r#"frontline_resolver_messages_total{event_type="onParticipantAdded",outcome="modified"}"#)`.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}

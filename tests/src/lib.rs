@@ -4,11 +4,13 @@
 //!
 //! Layout:
 //! - [`nats`]: the [`nats::NatsServer`] guard.
+//! - [`fake_twilio`]: a local stand-in for Twilio's Conversations REST API.
 //! - [`stack`]: spawners for the ingress and the resolver.
 //! - [`twilio`]: signing webhooks the way Twilio does, and realistic parameter sets.
 //! - [`http`]: a client that sends webhooks and reads answers.
 #![forbid(unsafe_code)]
 
+pub mod fake_twilio;
 pub mod http;
 pub mod nats;
 pub mod stack;

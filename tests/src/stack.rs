@@ -229,3 +229,73 @@ pub async fn stored(nats_url: &str, stream: &str) -> Vec<Stored> {
     }
     messages
 }
+
+/// The resolver configuration with Twilio REST calls going to `fake`, and a short ack wait so
+/// redeliveries happen within a test.
+pub fn resolver_config_with_twilio(
+    nats_url: &str,
+    fake: &crate::fake_twilio::FakeTwilio,
+) -> frontline_resolver::Config {
+    let mut config = resolver_config(nats_url);
+    config.twilio_account_sid = Some(twilio::ACCOUNT_SID.to_owned());
+    config.twilio_auth_tokens = Some(twilio::AUTH_TOKEN.parse().expect("tokens parse"));
+    config.twilio_api_base = fake.base_url();
+    config.twilio_timeout_ms = 2_000;
+    config.ack_wait_secs = 2;
+    config
+}
+
+/// A resolver on a runtime of its own, so that it can be killed like a process: every task and
+/// socket it has vanishes at once, with no drain and no acknowledgement.
+#[derive(Debug)]
+pub struct IsolatedResolver {
+    /// The admin listener.
+    pub admin: SocketAddr,
+    kill: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a resolver on its own runtime and thread.
+pub fn spawn_isolated_resolver(config: frontline_resolver::Config) -> IsolatedResolver {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let admin = listener.local_addr().expect("addr");
+    let (kill, killed) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("a tokio listener");
+            frontline_resolver::run(listener, config, std::future::pending()).await
+        });
+        let _ = killed.recv();
+        runtime.shutdown_background();
+    });
+    IsolatedResolver {
+        admin,
+        kill: Some(kill),
+        thread: Some(thread),
+    }
+}
+
+impl IsolatedResolver {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        wait_ready(self.admin, "isolated resolver").await;
+    }
+
+    /// Kills it: the runtime and every connection go away at once.
+    pub fn kill(mut self) {
+        let _ = self.kill.take().map(|kill| kill.send(()));
+        let _ = self.thread.take().map(std::thread::JoinHandle::join);
+    }
+}
+
+impl Drop for IsolatedResolver {
+    fn drop(&mut self) {
+        let _ = self.kill.take().map(|kill| kill.send(()));
+    }
+}

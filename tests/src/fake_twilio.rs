@@ -1,0 +1,245 @@
+//! A local stand-in for Twilio's Conversations REST API (the one part of the world no test can
+//! reach): `GET` and `POST /v1/Conversations/{sid}/Participants/{sid}`, HTTP Basic auth checked,
+//! participants' attributes stored, every request recorded, and failures on demand (the next N
+//! requests answered 500, or 429 with `Retry-After`, or held without an answer).
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// One request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// GET or POST.
+    pub method: Method,
+    /// The path.
+    pub path: String,
+    /// The form body (POST).
+    pub form: Vec<(String, String)>,
+    /// The `traceparent` header, if sent.
+    pub traceparent: Option<String>,
+}
+
+/// A scripted failure for the next request.
+#[derive(Debug, Clone, Copy)]
+pub enum Failure {
+    /// Answer with this status (and `Retry-After` seconds, if given).
+    Status(u16, Option<u64>),
+    /// Hold the request this long before answering normally.
+    Hold(Duration),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    participants: HashMap<(String, String), String>,
+    requests: Vec<Recorded>,
+    failures: VecDeque<Failure>,
+}
+
+/// The fake API; it serves until dropped with the test's runtime.
+#[derive(Debug, Clone)]
+pub struct FakeTwilio {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeTwilio {
+    /// Starts the fake on a random port, accepting `username:password` Basic auth.
+    pub async fn start(username: &str, password: &str) -> FakeTwilio {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(Mutex::new(State::default()));
+        let expected = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{username}:{password}"))
+        );
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (state, expected) = (shared.clone(), expected.clone());
+                let service = service_fn(move |request| {
+                    let (state, expected) = (state.clone(), expected.clone());
+                    async move { Ok::<_, Infallible>(answer(request, &state, &expected).await) }
+                });
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        FakeTwilio { addr, state }
+    }
+
+    /// The base URL to configure as `TWILIO_API_BASE`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a participant with these attributes.
+    pub fn add_participant(&self, conversation: &str, participant: &str, attributes: &str) {
+        self.lock().participants.insert(
+            (conversation.to_owned(), participant.to_owned()),
+            attributes.to_owned(),
+        );
+    }
+
+    /// A participant's current attributes.
+    pub fn attributes(&self, conversation: &str, participant: &str) -> Option<String> {
+        self.lock()
+            .participants
+            .get(&(conversation.to_owned(), participant.to_owned()))
+            .cloned()
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    /// The requests with this method so far.
+    pub fn count(&self, method: &Method) -> usize {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+
+    /// Scripts the next `times` requests to fail this way.
+    pub fn fail_next(&self, times: usize, failure: Failure) {
+        self.lock()
+            .failures
+            .extend(std::iter::repeat_n(failure, times));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    state: &Mutex<State>,
+    expected_auth: &str,
+) -> Response<Full<Bytes>> {
+    let authorized = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected_auth);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let failure = {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.requests.push(Recorded {
+            method: method.clone(),
+            path: path.clone(),
+            form: form.clone(),
+            traceparent,
+        });
+        state.failures.pop_front()
+    };
+    match failure {
+        Some(Failure::Status(status, retry_after)) => {
+            let mut response = json(
+                status,
+                serde_json::json!({"code": 20500, "message": "scripted failure", "status": status}),
+            );
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, seconds.into());
+            }
+            return response;
+        }
+        Some(Failure::Hold(duration)) => tokio::time::sleep(duration).await,
+        None => {}
+    }
+    if !authorized {
+        return json(
+            401,
+            serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}),
+        );
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let [
+        "v1",
+        "Conversations",
+        conversation,
+        "Participants",
+        participant,
+    ] = segments.as_slice()
+    else {
+        return json(
+            404,
+            serde_json::json!({"code": 20404, "message": "Not found", "status": 404}),
+        );
+    };
+    let key = ((*conversation).to_owned(), (*participant).to_owned());
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(attributes) = state.participants.get_mut(&key) else {
+        return json(
+            404,
+            serde_json::json!({"code": 20404, "message": "The requested resource was not found", "status": 404}),
+        );
+    };
+    if method == Method::POST {
+        match form.iter().find(|(name, _)| name == "Attributes") {
+            Some((_, value)) if serde_json::from_str::<serde_json::Value>(value).is_ok() => {
+                *attributes = value.clone()
+            }
+            _ => {
+                return json(
+                    400,
+                    serde_json::json!({"code": 50100, "message": "Invalid Attributes", "status": 400}),
+                );
+            }
+        }
+    }
+    json(
+        200,
+        serde_json::json!({
+            "account_sid": "AC00000000000000000000000000000001",
+            "conversation_sid": conversation,
+            "sid": participant,
+            "identity": null,
+            "attributes": attributes.clone(),
+            "messaging_binding": {"type": "sms", "address": "+14155550101", "proxy_address": "+18005550100"},
+            "url": format!("https://conversations.twilio.com{path}"),
+        }),
+    )
+}
+
+fn json(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
