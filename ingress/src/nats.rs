@@ -127,6 +127,7 @@ fn log_event(event: &Event, connected: &watch::Sender<bool>) {
         // Reconnection attempts fail with client errors until the server is back: already
         // reported by the one "disconnected" line, so only visible at debug.
         Event::ClientError(err) => tracing::debug!(cause = %err, "NATS client error"),
+        Event::Draining => tracing::info!("draining the NATS connection"),
         other => tracing::warn!(event = %other, "NATS event"),
     }
 }

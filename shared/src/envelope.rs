@@ -84,6 +84,16 @@ impl Params {
         self.get(name).filter(|value| !value.is_empty())
     }
 
+    /// Sets a parameter's value.
+    pub fn insert(&mut self, name: &str, value: ParamValue) {
+        self.0.insert(name.to_owned(), value);
+    }
+
+    /// Takes a parameter out (for typed parsing: what is left is the unknown rest).
+    pub fn remove(&mut self, name: &str) -> Option<ParamValue> {
+        self.0.remove(name)
+    }
+
     /// Every parameter, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamValue)> {
         self.0.iter().map(|(name, value)| (name.as_str(), value))

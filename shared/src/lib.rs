@@ -5,6 +5,7 @@
 //! Layout:
 //! - [`event`]: the table of Twilio Conversations event types, pre-action or post-action.
 //! - [`envelope`]: the JSON payload of every NATS message the ingress sends.
+//! - [`events`]: [`events::ConversationEvent`], typed events parsed from an envelope.
 //! - [`reply`]: the resolvers' answer to a pre-event request.
 //! - [`subject`]: subject builders, the token sanitiser, stream, consumer and queue names.
 //! - [`headers`]: NATS header names.
@@ -14,6 +15,7 @@
 pub mod customer;
 pub mod envelope;
 pub mod event;
+pub mod events;
 pub mod headers;
 pub mod reply;
 pub mod subject;
@@ -21,4 +23,5 @@ pub mod subject;
 pub use customer::{Channel, Customer};
 pub use envelope::{Envelope, ParamValue, Params};
 pub use event::{EventKind, EventType};
+pub use events::ConversationEvent;
 pub use reply::{Modification, PreReply};
