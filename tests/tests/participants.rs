@@ -277,3 +277,20 @@ async fn a_killed_resolver_s_unacked_event_goes_to_another() {
     assert_eq!(outcome(&survivor, "modified").await, 1.0);
     assert_eq!(world.fake.count(&Method::POST), 1);
 }
+
+#[tokio::test]
+async fn wrong_credentials_are_a_permanent_error() {
+    let world = world().await;
+    let resolver = world
+        .resolver_with(|config| config.twilio_auth_tokens = Some("not-the-token".parse().unwrap()))
+        .await;
+    world.fake.add_participant(CONVERSATION, "MB11", "{}");
+    world.participant_added("MB11", BOBBY).await;
+    wait_outcome(&resolver, "dead_lettered", 1.0).await;
+    let dead = stored(&world.nats.url(), subject::DLQ_STREAM).await;
+    assert!(dead[0].header(headers::DLQ_REASON).unwrap().contains("401"));
+    assert_eq!(
+        world.fake.attributes(CONVERSATION, "MB11").as_deref(),
+        Some("{}")
+    );
+}
