@@ -10,7 +10,7 @@ use frontline_shared::subject::{self, Subjects};
 use crate::nats::NatsArgs;
 use crate::secret::Tokens;
 use crate::signature::{PublicUrl, SignatureVerifier};
-use crate::telemetry::LogFormat;
+use crate::telemetry::TelemetryArgs;
 
 /// What a pre-event gets when no resolver answers in time (or NATS is down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,9 +81,9 @@ pub struct Config {
     /// Stream replicas (3 on a cluster).
     #[arg(long, env = "STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Logging and trace export.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,

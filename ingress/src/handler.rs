@@ -61,19 +61,26 @@ impl<B: Broker> App<B> {
             conversation_sid = tracing::field::Empty,
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
+        let incoming = request
+            .headers()
+            .get(headers::TRACEPARENT)
+            .and_then(|v| v.to_str().ok());
+        let traceparent = telemetry::continue_trace(&span, incoming);
         let started = Instant::now();
         async move {
-            let (kind, event_type, outcome, response) = match self.webhook(request).await {
-                Ok(answer) => answer,
-                Err(rejection) => {
-                    let outcome = match rejection {
-                        Rejection::Signature(_) => Outcome::BadSignature,
-                        _ => Outcome::BadRequest,
-                    };
-                    (None, None, outcome, rejection.into_response())
-                }
-            };
+            let (kind, event_type, outcome, response) =
+                match self.webhook(request, traceparent).await {
+                    Ok(answer) => answer,
+                    Err(rejection) => {
+                        let outcome = match rejection {
+                            Rejection::Signature(_) => Outcome::BadSignature,
+                            _ => Outcome::BadRequest,
+                        };
+                        (None, None, outcome, rejection.into_response())
+                    }
+                };
             let elapsed = started.elapsed();
             self.metrics
                 .count(event_type.map(EventType::as_str), outcome);
@@ -91,7 +98,11 @@ impl<B: Broker> App<B> {
     }
 
     /// Route, read, verify, classify, dispatch.
-    async fn webhook<T>(&self, request: Request<T>) -> Result<Answer, Rejection>
+    async fn webhook<T>(
+        &self,
+        request: Request<T>,
+        traceparent: String,
+    ) -> Result<Answer, Rejection>
     where
         T: hyper::body::Body<Data = Bytes> + Send,
         T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -132,7 +143,6 @@ impl<B: Broker> App<B> {
         if let Some(sid) = webhook.conversation_sid() {
             span.record("conversation_sid", sid);
         }
-        let traceparent = telemetry::child_traceparent(header(headers::TRACEPARENT));
         Ok(match event {
             Some(event) if event.kind() == EventKind::Pre => {
                 self.pre_event(event, webhook, traceparent).await

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use frontline_ingress::server::shutdown_signal;
-use frontline_ingress::{Config, RunError, run, telemetry};
+use frontline_ingress::{Config, RunError, run};
 
 /// The exit code for an unusable configuration (sysexits' EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -12,7 +12,7 @@ const EXIT_CONFIG: u8 = 64;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = config.telemetry.init("frontline-ingress");
     if let Err(err) = config.validate() {
         tracing::error!(cause = %err, "invalid configuration");
         return ExitCode::from(EXIT_CONFIG);

@@ -1,10 +1,20 @@
-//! Logging and W3C trace context. Logs are filtered by `RUST_LOG` and written as text or JSON;
-//! trace context is taken from the webhook's `traceparent` when valid, else started here, and
-//! travels on every NATS message so a resolver continues the same trace.
+//! Logging, W3C trace context and optional OpenTelemetry export. Logs are filtered by `RUST_LOG`
+//! and written as text or JSON. Trace context is taken from the webhook's `traceparent` when
+//! valid, else started here, and travels on every NATS message so a resolver continues the same
+//! trace and passes it on to Twilio's REST API. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are
+//! also exported over OTLP/HTTP; off by default.
 
 use clap::ValueEnum;
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider,
+};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use rand::Rng;
-use tracing_subscriber::EnvFilter;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -15,21 +25,163 @@ pub enum LogFormat {
     Json,
 }
 
+/// Logging and tracing settings, shared by both binaries.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TelemetryArgs {
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); spans are exported when set.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryArgs {
+    /// Installs the global subscriber for `service` (once, from `main`).
+    pub fn init(&self, service: &'static str) -> Telemetry {
+        init(self.log_format, self.otlp_endpoint.as_deref(), service)
+    }
+}
+
 /// The filter when `RUST_LOG` is unset: our own lines at info, the NATS client's only when they
 /// matter (it reports every reconnection attempt at info).
 pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
 
-/// Installs the global subscriber (once, from `main`). `RUST_LOG` filters.
-pub fn init(format: LogFormat) {
+/// Keeps the OpenTelemetry exporter alive; dropping it flushes the spans not yet sent.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends every finished span now (tests, shutdown).
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider {
+            let _ = provider.force_flush();
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber (once, from `main`): `RUST_LOG` filters, logs to stdout,
+/// spans to `otlp_endpoint` when given.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, service: &'static str) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    install(format, filter, otlp_endpoint, service, std::io::stdout)
+}
+
+/// Installs the global subscriber with an explicit filter and log writer.
+pub fn install<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    otlp_endpoint: Option<&str>,
+    service: &'static str,
+    writer: W,
+) -> Telemetry
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .boxed(),
+    };
+    let provider = otlp_endpoint.and_then(|endpoint| match otlp_provider(endpoint, service) {
+        Ok(provider) => Some(provider),
+        Err(err) => {
+            eprintln!("OpenTelemetry export disabled: {err}");
+            None
+        }
+    });
+    let otel = provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(otel)
+        .try_init();
+    Telemetry { provider }
+}
+
+/// An OTLP/HTTP (protobuf) exporter to `endpoint` (the collector's base URL, as in
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`; `/v1/traces` is appended), batching spans on its own thread.
+fn otlp_provider(
+    endpoint: &str,
+    service: &'static str,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig;
+    let base = endpoint.trim_end_matches('/');
+    let url = if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .build()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+/// Makes `span` continue the trace of `incoming` (a `traceparent`), records its `trace_id`
+/// field, and returns the `traceparent` for the next hop: this span's own context when spans are
+/// exported, else a new span id under the same trace (or a new trace when `incoming` is absent
+/// or invalid).
+pub fn continue_trace(span: &tracing::Span, incoming: Option<&str>) -> String {
+    if let Some(remote) = incoming.and_then(remote_context) {
+        let _ = span.set_parent(remote);
     }
+    let context = span.context();
+    let own = context.span().span_context().clone();
+    let next = if own.is_valid() {
+        format!(
+            "00-{}-{}-{:02x}",
+            own.trace_id(),
+            own.span_id(),
+            own.trace_flags().to_u8()
+        )
+    } else {
+        child_traceparent(incoming)
+    };
+    if let Some(trace_id) = trace_id(&next) {
+        span.record("trace_id", trace_id);
+    }
+    next
+}
+
+/// The OpenTelemetry context of a valid `traceparent`.
+fn remote_context(traceparent: &str) -> Option<opentelemetry::Context> {
+    let (trace_id, flags) = parse_traceparent(traceparent)?;
+    let span_id = traceparent.trim().split('-').nth(2)?;
+    let context = SpanContext::new(
+        TraceId::from_hex(trace_id).ok()?,
+        SpanId::from_hex(span_id).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    Some(opentelemetry::Context::new().with_remote_span_context(context))
 }
 
 /// A W3C `traceparent` for the next hop: the incoming one's trace id and flags with a new span

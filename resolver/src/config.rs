@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use frontline_ingress::nats::NatsArgs;
 use frontline_ingress::secret::{Secret, Tokens};
-use frontline_ingress::telemetry::LogFormat;
+use frontline_ingress::telemetry::TelemetryArgs;
 use frontline_shared::subject::{self, Subjects};
 
 use crate::twilio::Credentials;
@@ -100,9 +100,9 @@ pub struct Config {
     /// Time to finish the work already received after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
     pub shutdown_grace_secs: u64,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Logging and trace export.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     /// NATS connection.
     #[command(flatten)]
     pub nats: NatsArgs,

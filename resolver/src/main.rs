@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use frontline_ingress::server::shutdown_signal;
-use frontline_ingress::telemetry;
 use frontline_resolver::config::{Command, DirectoryCommand};
 use frontline_resolver::{Config, RunError, import_directory, run};
 
@@ -15,7 +14,7 @@ const EXIT_CONFIG: u8 = 64;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    let _telemetry = config.telemetry.init("frontline-resolver");
     if let Some(Command::Directory(DirectoryCommand::Import { file, bucket })) = &config.command {
         return match import_directory(&config, file, bucket).await {
             Ok(count) => {

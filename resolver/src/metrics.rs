@@ -3,7 +3,9 @@
 
 use frontline_ingress::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
 use frontline_shared::EventType;
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::rules::Lookup;
 
@@ -70,6 +72,10 @@ pub struct ResolverMetrics {
     lookups_miss: IntCounter,
     /// `frontline_resolver_twilio_api_requests_total{method,status}`.
     pub twilio_api_requests: IntCounterVec,
+    /// Events in the stream not yet delivered to the participant consumer.
+    pub consumer_pending: IntGauge,
+    /// Events delivered to the participant consumer and not yet acknowledged.
+    pub consumer_ack_pending: IntGauge,
 }
 
 impl ResolverMetrics {
@@ -121,6 +127,16 @@ impl ResolverMetrics {
         registry.register(Box::new(handle_duration.clone()))?;
         registry.register(Box::new(lookups.clone()))?;
         registry.register(Box::new(twilio_api_requests.clone()))?;
+        let consumer_pending = IntGauge::new(
+            "frontline_resolver_consumer_pending",
+            "onParticipantAdded events not yet delivered to the resolvers' consumer.",
+        )?;
+        let consumer_ack_pending = IntGauge::new(
+            "frontline_resolver_consumer_ack_pending",
+            "onParticipantAdded events delivered and not yet acknowledged.",
+        )?;
+        registry.register(Box::new(consumer_pending.clone()))?;
+        registry.register(Box::new(consumer_ack_pending.clone()))?;
         register_process_metrics(&registry)?;
         Ok(ResolverMetrics {
             registry,
@@ -129,6 +145,8 @@ impl ResolverMetrics {
             lookups_hit: lookups.with_label_values(&["hit"]),
             lookups_miss: lookups.with_label_values(&["miss"]),
             twilio_api_requests,
+            consumer_pending,
+            consumer_ack_pending,
         })
     }
 

@@ -17,6 +17,7 @@ use async_nats::jetstream::{self, AckKind, Message, stream};
 use frontline_shared::subject::{DLQ_STREAM, RESOLVER_CONSUMER, Subjects};
 use frontline_shared::{Envelope, EventType, headers};
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::directory::DirectoryHandle;
 use crate::enrich::{customer_address, merge_participant_attributes};
@@ -162,13 +163,25 @@ pub async fn consume(
 impl ParticipantWorker {
     /// Handles one delivery and acknowledges it (or not) as its verdict says.
     pub async fn handle(&self, message: Message) {
-        let started = Instant::now();
-        let delivered = message.info().map_or(1, |info| info.delivered);
-        let traceparent = message
+        let span = tracing::info_span!("participant_added", trace_id = tracing::field::Empty);
+        let incoming = message
             .headers
             .as_ref()
             .and_then(|h| h.get(headers::TRACEPARENT))
             .map(|v| v.to_string());
+        // The REST calls continue the trace as children of this span.
+        let traceparent = Some(frontline_ingress::telemetry::continue_trace(
+            &span,
+            incoming.as_deref(),
+        ));
+        self.handle_in_span(message, traceparent)
+            .instrument(span)
+            .await;
+    }
+
+    async fn handle_in_span(&self, message: Message, traceparent: Option<String>) {
+        let started = Instant::now();
+        let delivered = message.info().map_or(1, |info| info.delivered);
         let verdict = match Envelope::from_slice(&message.payload) {
             Ok(envelope) => self.enrich(&envelope, traceparent.as_deref()).await,
             Err(err) => Verdict::DeadLetter(format!("undecodable envelope: {err}")),

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use async_nats::{Client, Message, Subscriber};
 use frontline_shared::{Envelope, EventType, PreReply, headers};
 use futures::StreamExt;
+use tracing::Instrument;
 
 use crate::directory::{Directory, DirectoryHandle};
 use crate::metrics::{Outcome, ResolverMetrics};
@@ -21,7 +22,16 @@ pub async fn serve(
     metrics: ResolverMetrics,
 ) {
     while let Some(message) = subscriber.next().await {
-        handle(&client, message, &directory.snapshot(), &metrics).await;
+        let span = tracing::info_span!("pre_event", subject = %message.subject, trace_id = tracing::field::Empty);
+        let incoming = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::TRACEPARENT))
+            .map(|v| v.as_str());
+        frontline_ingress::telemetry::continue_trace(&span, incoming);
+        handle(&client, message, &directory.snapshot(), &metrics)
+            .instrument(span)
+            .await;
     }
     tracing::info!("pre-event subscription ended");
 }
@@ -70,15 +80,9 @@ async fn handle(
     if let Err(err) = client.publish(reply_to, reply.to_vec().into()).await {
         tracing::warn!(cause = %err, "sending the reply failed");
     }
-    let trace = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::TRACEPARENT))
-        .map(|v| v.to_string());
     tracing::debug!(
         event_type = event.map(EventType::as_str),
         outcome = outcome.as_str(),
-        traceparent = trace,
         "pre-event answered"
     );
     metrics.handled(event, outcome, started.elapsed().as_secs_f64());

@@ -258,9 +258,36 @@ async fn participant_consumer(
         () = &mut stop => return,
     };
     readiness.consumer.store(true, Ordering::Release);
+    let lag = tokio::spawn(report_lag(consumer.clone(), worker.metrics.clone()));
     tracing::info!(stream = %settings.stream, consumer = frontline_shared::subject::RESOLVER_CONSUMER, "participant consumer started");
     consume(worker, consumer, settings.concurrency, stop).await;
+    lag.abort();
     tracing::info!("participant consumer stopped");
+}
+
+/// How often the consumer's lag is read for the metrics.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Keeps `frontline_resolver_consumer_pending` and `..._ack_pending` up to date.
+async fn report_lag(
+    mut consumer: async_nats::jetstream::consumer::PullConsumer,
+    metrics: ResolverMetrics,
+) {
+    let mut ticks = tokio::time::interval(LAG_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match consumer.info().await {
+            Ok(info) => {
+                metrics
+                    .consumer_pending
+                    .set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
+                metrics
+                    .consumer_ack_pending
+                    .set(i64::try_from(info.num_ack_pending).unwrap_or(i64::MAX));
+            }
+            Err(err) => tracing::debug!(cause = %err, "reading the consumer's lag failed"),
+        }
+    }
 }
 
 /// `resolver directory import FILE --bucket NAME`: loads the file into the bucket.
