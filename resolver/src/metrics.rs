@@ -126,6 +126,10 @@ impl ResolverMetrics {
         registry.register(Box::new(messages_vec))?;
         registry.register(Box::new(handle_duration.clone()))?;
         registry.register(Box::new(lookups.clone()))?;
+        // The usual series exist from the start, so rates and alerts see zeros, not gaps.
+        for method in ["GET", "POST"] {
+            twilio_api_requests.with_label_values(&[method, "200"]);
+        }
         registry.register(Box::new(twilio_api_requests.clone()))?;
         let consumer_pending = IntGauge::new(
             "frontline_resolver_consumer_pending",
