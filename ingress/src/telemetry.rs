@@ -75,15 +75,25 @@ impl Drop for Telemetry {
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, service: &'static str) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    install(format, filter, otlp_endpoint, service, std::io::stdout)
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    install(
+        format,
+        filter,
+        otlp_endpoint,
+        service,
+        ansi,
+        std::io::stdout,
+    )
 }
 
-/// Installs the global subscriber with an explicit filter and log writer.
+/// Installs the global subscriber with an explicit filter and log writer (colours only when
+/// `ansi`).
 pub fn install<W>(
     format: LogFormat,
     filter: EnvFilter,
     otlp_endpoint: Option<&str>,
     service: &'static str,
+    ansi: bool,
     writer: W,
 ) -> Telemetry
 where
@@ -92,6 +102,7 @@ where
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_target(false)
+            .with_ansi(ansi)
             .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
