@@ -204,3 +204,28 @@ mod tests {
         assert_eq!(envelope.conversation_sid(), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Envelope::from_slice(&bytes);
+        }
+
+        #[test]
+        fn envelopes_round_trip(pairs in proptest::collection::vec(("[A-Za-z.]{1,8}", ".{0,16}"), 0..16), token in proptest::option::of("[a-z0-9-]{1,16}")) {
+            let envelope = Envelope {
+                event_type: "onMessageAdded".into(),
+                account_sid: Some("AC1".into()),
+                received_at: "2026-11-25T10:00:00.000Z".into(),
+                idempotency_token: token,
+                params: Params::from_pairs(pairs),
+            };
+            prop_assert_eq!(Envelope::from_slice(&envelope.to_vec()).unwrap(), envelope);
+        }
+    }
+}

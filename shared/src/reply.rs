@@ -146,3 +146,22 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = PreReply::from_slice(&bytes);
+        }
+
+        #[test]
+        fn modifications_round_trip(name in proptest::option::of(".{0,20}"), body in proptest::option::of(".{0,20}")) {
+            let reply = PreReply::Modify { fields: Modification { friendly_name: name, body, ..Modification::default() } };
+            prop_assert_eq!(PreReply::from_slice(&reply.to_vec()).unwrap(), reply);
+        }
+    }
+}
