@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -15,8 +16,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -65,21 +67,18 @@ where
             tracing::warn!(%peer, "connection limit reached; closing a new connection");
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = service_fn(move |request| {
-            let response = handler(request);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, cause = %err, "connection ended with an error");
-            }
-            drop(permit);
-        });
+        spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit);
+    }
+    // Connections already queued were opened before the signal: serve them too.
+    while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
+        if let Ok(permit) = connections.clone().try_acquire_owned() {
+            spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit);
+        }
     }
     drop(listener);
+    // A request may be sent but not yet read on an open connection, which then looks idle and
+    // would be closed: give such requests a moment to be read before closing idle connections.
+    tokio::time::sleep(SETTLE).await;
     tokio::select! {
         () = graceful.shutdown() => true,
         () = tokio::time::sleep(options.grace) => {
@@ -87,6 +86,35 @@ where
             false
         }
     }
+}
+
+/// How long open connections get, after the signal, to have requests already sent read.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Serves one connection under the graceful-shutdown watch; the permit is held until it ends.
+fn spawn_connection<H, F>(
+    builder: &http1::Builder,
+    graceful: &GracefulShutdown,
+    stream: TcpStream,
+    peer: SocketAddr,
+    handler: H,
+    permit: OwnedSemaphorePermit,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let response = handler(request);
+        async move { Ok::<_, Infallible>(response.await) }
+    });
+    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(%peer, cause = %err, "connection ended with an error");
+        }
+        drop(permit);
+    });
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -8,7 +8,6 @@
 //! counted; a permanent 4xx, or `MAX_DELIVER` attempts, goes to the dead-letter stream with the
 //! reason, and only then is acknowledged, so nothing is dropped silently.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -17,6 +16,7 @@ use async_nats::jetstream::{self, AckKind, Message, stream};
 use frontline_shared::subject::{DLQ_STREAM, RESOLVER_CONSUMER, Subjects};
 use frontline_shared::{Envelope, EventType, headers};
 use futures::StreamExt;
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::directory::DirectoryHandle;
@@ -122,27 +122,33 @@ async fn try_ensure_consumer(
         .await?)
 }
 
-/// Consumes until `stop` resolves, then lets the messages in hand finish.
+/// Consumes until `stop` turns `true`, then lets the messages in hand finish.
 pub async fn consume(
     worker: ParticipantWorker,
     consumer: PullConsumer,
     concurrency: usize,
-    stop: impl Future<Output = ()>,
+    stop: watch::Receiver<bool>,
 ) {
-    tokio::pin!(stop);
-    loop {
+    let stopped = || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    };
+    while !*stop.borrow() {
         let messages = match consumer.messages().await {
             Ok(messages) => messages,
             Err(err) => {
                 tracing::warn!(cause = %err, "pulling from the consumer failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    () = &mut stop => return,
+                    () = stopped() => return,
                 }
             }
         };
+        // Ends on `stop`, or when the pull subscription ends (then pull again).
         let handled = messages
-            .take_until(&mut stop)
+            .take_until(stopped())
             .for_each_concurrent(concurrency, |message| {
                 let worker = worker.clone();
                 async move {
@@ -153,10 +159,6 @@ pub async fn consume(
                 }
             });
         handled.await;
-        // The stream ends on `stop` (return) or when the pull subscription ends (pull again).
-        if futures::poll!(&mut stop).is_ready() {
-            return;
-        }
     }
 }
 

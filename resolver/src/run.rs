@@ -97,7 +97,7 @@ pub async fn run(
     let (client, _connected) = config.nats.connect("frontline-resolver").await?;
     let jetstream = jetstream::new(client.clone());
     let (stop_tx, stop) = watch::channel(false);
-    let stopped = move || {
+    let stopped = || {
         let mut stop = stop.clone();
         async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
@@ -178,7 +178,7 @@ pub async fn run(
             subjects.clone(),
             settings,
             readiness.clone(),
-            stopped(),
+            stop.clone(),
         ))
     });
 
@@ -250,12 +250,12 @@ async fn participant_consumer(
     subjects: Subjects,
     settings: ConsumerSettings,
     readiness: Arc<Readiness>,
-    stop: impl Future<Output = ()>,
+    stop: watch::Receiver<bool>,
 ) {
-    tokio::pin!(stop);
+    let mut stopping = stop.clone();
     let consumer = tokio::select! {
         consumer = ensure_consumer(&jetstream, &subjects, &settings) => consumer,
-        () = &mut stop => return,
+        _ = stopping.wait_for(|stopped| *stopped) => return,
     };
     readiness.consumer.store(true, Ordering::Release);
     let lag = tokio::spawn(report_lag(consumer.clone(), worker.metrics.clone()));

@@ -84,6 +84,29 @@ impl WebhookClient {
         self.send(Method::POST, path, &all, Bytes::from(body)).await
     }
 
+    /// POSTs `params` as a signed form, returning transport errors instead of panicking.
+    ///
+    /// # Errors
+    /// A connection error or a timeout.
+    pub async fn try_send_post(&self, params: &Params) -> Result<Answer, String> {
+        let signature = twilio::sign(
+            twilio::AUTH_TOKEN,
+            &format!("{}{WEBHOOK_PATH}", twilio::PUBLIC_URL),
+            params,
+        );
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Twilio-Signature", signature.as_str()),
+        ];
+        self.try_send(
+            Method::POST,
+            WEBHOOK_PATH,
+            &headers,
+            Bytes::from(form_encode(params)),
+        )
+        .await
+    }
+
     /// GETs the webhook with `params` in the query, correctly signed.
     pub async fn get(&self, params: &Params) -> Answer {
         let path = format!("{WEBHOOK_PATH}?{}", form_encode(params));

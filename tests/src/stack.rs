@@ -299,3 +299,41 @@ impl Drop for IsolatedResolver {
         let _ = self.kill.take().map(|kill| kill.send(()));
     }
 }
+
+/// The path of a workspace binary (`ingress`, `resolver`), built first if needed, so that
+/// process-level tests (signals, SIGKILL) run the real executables.
+///
+/// # Panics
+/// When the build fails.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // Tests run from target/<profile>/deps/; build the binaries for the same profile.
+        let exe = std::env::current_exe().expect("the test executable");
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>")
+            .to_path_buf();
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "frontline-ingress",
+            "-p",
+            "frontline-resolver",
+            "--bins",
+        ]);
+        if dir.file_name().is_some_and(|name| name == "release") {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the binaries failed");
+        dir
+    });
+    dir.join(name)
+}

@@ -1,0 +1,268 @@
+//! The real binaries under signals: SIGTERM to the ingress with hundreds of requests in flight,
+//! SIGTERM to a resolver with a participant update in hand, SIGKILL to a resolver under load.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use frontline_shared::subject;
+use frontline_tests::fake_twilio::{Failure, FakeTwilio};
+use frontline_tests::http::{WebhookClient, admin_get, metric};
+use frontline_tests::nats::{NatsServer, free_port};
+use frontline_tests::stack::{binary, connect, ingress_config, spawn_ingress, stored};
+use frontline_tests::{WAIT, eventually, twilio};
+use futures::StreamExt;
+use http::Method;
+
+const CONVERSATION: &str = "CH00000000000000000000000000000888";
+
+/// A binary running as its own process, killed if the test ends first.
+struct Process(Child);
+
+impl Process {
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the exit; returns the exit code.
+    fn wait(mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, env: &[(&str, String)]) -> Process {
+    let child = Command::new(binary(name))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    Process(child)
+}
+
+async fn ready(admin: std::net::SocketAddr) {
+    // The process may not listen yet: connection errors count as "not ready".
+    let client = WebhookClient::new(admin);
+    eventually(WAIT, "/readyz", || {
+        let client = client.clone();
+        async move {
+            let answer = client
+                .try_send(Method::GET, "/readyz", &[], bytes::Bytes::new())
+                .await
+                .ok()?;
+            (answer.status == 200).then_some(())
+        }
+    })
+    .await;
+}
+
+/// Answers every pre-event after `delay`, so requests stay in flight.
+async fn slow_responder(nats_url: &str, delay: Duration) {
+    let client = connect(nats_url).await;
+    let mut subscriber = client
+        .queue_subscribe("frontline.pre.>", subject::QUEUE_GROUP.to_owned())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Some(reply) = message.reply {
+                    let _ = client
+                        .publish(reply, br#"{"action":"accept"}"#.to_vec().into())
+                        .await;
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_the_ingress_answers_everything_in_flight() {
+    let nats = NatsServer::start();
+    slow_responder(&nats.url(), Duration::from_millis(800)).await;
+    let (port, admin_port) = (free_port(), free_port());
+    let ingress = start(
+        "ingress",
+        &[
+            ("NATS_URL", nats.url()),
+            ("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()),
+            ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
+            ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
+            ("INGRESS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+        ],
+    );
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    ready(admin).await;
+    let client = WebhookClient::new(format!("127.0.0.1:{port}").parse().unwrap());
+
+    let mut requests = Vec::new();
+    for i in 0..150 {
+        let (pre_client, post_client) = (client.clone(), client.clone());
+        requests.push(tokio::spawn(async move {
+            (
+                "pre",
+                i,
+                pre_client
+                    .try_send_post(&twilio::conversation_add("+14155550101"))
+                    .await,
+            )
+        }));
+        requests.push(tokio::spawn(async move {
+            let params = twilio::message_added(CONVERSATION, i, &format!("m{i}"));
+            ("post", i, post_client.try_send_post(&params).await)
+        }));
+    }
+    // Every pre-event is now waiting on the slow responder.
+    eventually(WAIT, "requests in flight", || async {
+        let text = admin_get(admin, "/metrics").await.text();
+        (metric(&text, "frontline_ingress_in_flight_requests") >= 100.0).then_some(())
+    })
+    .await;
+    ingress.signal("-TERM");
+
+    let mut answered_posts = Vec::new();
+    for request in requests {
+        let (kind, i, answer) = request.await.unwrap();
+        let answer =
+            answer.unwrap_or_else(|err| panic!("{kind} {i} sent before SIGTERM failed: {err}"));
+        assert_eq!(answer.status, 200, "{kind} {i}");
+        if kind == "post" {
+            answered_posts.push(format!("m{i}"));
+        }
+    }
+    assert_eq!(
+        ingress.wait(Duration::from_secs(30)),
+        Some(0),
+        "exit code 0"
+    );
+    let bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
+        .await
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
+        .collect();
+    for body in &answered_posts {
+        assert!(bodies.contains(body), "{body} answered 200 but not stored");
+    }
+    // New connections are refused.
+    assert!(
+        client
+            .try_send(Method::GET, "/", &[], bytes::Bytes::new())
+            .await
+            .is_err()
+    );
+}
+
+fn resolver_env(
+    nats: &NatsServer,
+    fake: &FakeTwilio,
+    admin_port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("NATS_URL", nats.url()),
+        (
+            "CUSTOMER_DIRECTORY",
+            format!(
+                "file:{}",
+                frontline_tests::stack::example_directory().display()
+            ),
+        ),
+        ("RESOLVER_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+        ("TWILIO_ACCOUNT_SID", twilio::ACCOUNT_SID.to_owned()),
+        ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
+        ("TWILIO_API_BASE", fake.base_url()),
+        ("ACK_WAIT_SECS", "2".to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_a_resolver_finishes_the_update_in_hand() {
+    let nats = NatsServer::start();
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    ingress.wait_ready().await;
+    let admin_port = free_port();
+    let resolver = start("resolver", &resolver_env(&nats, &fake, admin_port));
+    ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;
+    fake.add_participant(CONVERSATION, "MB01", "{}");
+    fake.fail_next(1, Failure::Hold(Duration::from_millis(1_000)));
+    let params = twilio::participant_added(CONVERSATION, "MB01", "+14155550101");
+    assert_eq!(ingress.client.post(&params).await.status, 200);
+    eventually(WAIT, "the update to start", || async {
+        (fake.count(&Method::GET) == 1).then_some(())
+    })
+    .await;
+    resolver.signal("-TERM");
+    assert_eq!(resolver.wait(Duration::from_secs(30)), Some(0));
+    let attributes = fake.attributes(CONVERSATION, "MB01").unwrap();
+    assert!(
+        attributes.contains("1001"),
+        "the update in hand was finished: {attributes}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_to_one_resolver_under_load_the_other_answers() {
+    let nats = NatsServer::start();
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    let mut config = ingress_config(&nats.url());
+    config.pre_event_timeout_ms = 500;
+    let ingress = spawn_ingress(config).await;
+    ingress.wait_ready().await;
+    let (first_port, second_port) = (free_port(), free_port());
+    let doomed = start("resolver", &resolver_env(&nats, &fake, first_port));
+    let survivor = start("resolver", &resolver_env(&nats, &fake, second_port));
+    ready(format!("127.0.0.1:{first_port}").parse().unwrap()).await;
+    ready(format!("127.0.0.1:{second_port}").parse().unwrap()).await;
+
+    let (mut named, mut fallbacks) = (0, 0);
+    let started = Instant::now();
+    let mut killed = false;
+    while started.elapsed() < Duration::from_secs(3) {
+        if !killed && started.elapsed() > Duration::from_secs(1) {
+            doomed.signal("-KILL");
+            killed = true;
+        }
+        let answer = ingress
+            .client
+            .post(&twilio::conversation_add("+14155550101"))
+            .await;
+        assert_eq!(answer.status, 200);
+        if answer.text() == "{}" {
+            fallbacks += 1;
+        } else {
+            named += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(named > 50, "answered by a resolver: {named}");
+    assert!(
+        fallbacks <= 2,
+        "at most the requests in hand at the kill take the fallback: {fallbacks}"
+    );
+    drop(survivor);
+}
