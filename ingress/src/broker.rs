@@ -3,12 +3,12 @@
 //! JetStream publish with PubAck for post-events).
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -74,6 +74,12 @@ pub trait Broker: Send + Sync + 'static {
 
     /// `Ok` when connected and the stream exists, else a short reason.
     fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// A pre-event answer stored under `key` by any ingress replica, if still there.
+    fn cached_answer(&self, key: &str) -> impl Future<Output = Option<Bytes>> + Send;
+
+    /// Stores a pre-event answer under `key` for the cache's TTL (best effort, in the background).
+    fn cache_answer(&self, key: String, answer: Bytes);
 }
 
 /// The post-event stream's settings.
@@ -105,6 +111,18 @@ impl StreamSettings {
     }
 }
 
+/// The shared cache of pre-event answers: a KV bucket whose entries expire after `ttl`.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// The bucket.
+    pub bucket: String,
+    /// How long an answer is kept.
+    pub ttl: Duration,
+}
+
+/// How long a cache lookup may take before the request goes on without it.
+const CACHE_LOOKUP_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// The NATS broker.
 #[derive(Debug, Clone)]
 pub struct NatsBroker {
@@ -112,6 +130,7 @@ pub struct NatsBroker {
     jetstream: jetstream::Context,
     stream_name: String,
     stream_ready: Arc<AtomicBool>,
+    cache: Arc<OnceLock<kv::Store>>,
 }
 
 impl NatsBroker {
@@ -125,6 +144,7 @@ impl NatsBroker {
             jetstream,
             stream_name,
             stream_ready: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
@@ -157,6 +177,25 @@ impl NatsBroker {
             }
             if connected.changed().await.is_err() {
                 return;
+            }
+        }
+    }
+
+    /// Opens the answer cache's bucket (retrying until NATS allows it); until then answers are
+    /// neither looked up nor stored.
+    pub async fn open_cache(&self, settings: CacheSettings) {
+        loop {
+            match crate::nats::open_kv_bucket(&self.jetstream, &settings.bucket, settings.ttl).await
+            {
+                Ok(store) => {
+                    tracing::info!(bucket = %settings.bucket, ttl_secs = settings.ttl.as_secs(), "pre-event answer cache ready");
+                    let _ = self.cache.set(store);
+                    return;
+                }
+                Err(err) => {
+                    tracing::debug!(bucket = %settings.bucket, cause = %err, "answer cache not ready; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
@@ -218,6 +257,32 @@ impl Broker for NatsBroker {
             }
             Err(err) => Err(PublishError::Failed(err.to_string())),
         }
+    }
+
+    async fn cached_answer(&self, key: &str) -> Option<Bytes> {
+        let store = self.cache.get()?;
+        if !self.connected() {
+            return None;
+        }
+        match tokio::time::timeout(CACHE_LOOKUP_TIMEOUT, store.get(key)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(err)) => {
+                tracing::debug!(cause = %err, "answer cache lookup failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn cache_answer(&self, key: String, answer: Bytes) {
+        let Some(store) = self.cache.get().cloned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(err) = store.put(key, answer).await {
+                tracing::debug!(cause = %err, "storing an answer in the cache failed");
+            }
+        });
     }
 
     async fn ready(&self) -> Result<(), String> {

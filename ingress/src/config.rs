@@ -54,6 +54,14 @@ pub struct Config {
     /// The answer when no resolver answers in time.
     #[arg(long, env = "PRE_EVENT_FALLBACK", value_enum, default_value_t = Fallback::Accept)]
     pub pre_event_fallback: Fallback,
+    /// How long a pre-event answer is kept for Twilio's retries (same idempotency token), in
+    /// seconds; 0 turns the cache off.
+    #[arg(long, env = "PRE_EVENT_CACHE_TTL_SECS", default_value_t = 300)]
+    pub pre_event_cache_ttl_secs: u64,
+    /// The KV bucket of the answer cache, shared by all ingress replicas
+    /// (default: `<SUBJECT_PREFIX>-pre-answers`).
+    #[arg(long, env = "PRE_EVENT_CACHE_BUCKET")]
+    pub pre_event_cache_bucket: Option<String>,
     /// How long a post-event waits for JetStream's PubAck, in milliseconds.
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 3_000)]
     pub publish_timeout_ms: u64,
@@ -116,6 +124,15 @@ impl Config {
             return Err(ConfigError::PreEventTimeout(self.pre_event_timeout_ms));
         }
         Subjects::new(&self.subject_prefix).map_err(ConfigError::Invalid)?;
+        if let Some(bucket) = self
+            .pre_event_cache_bucket
+            .as_ref()
+            .filter(|b| !subject::is_token(b))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "PRE_EVENT_CACHE_BUCKET {bucket:?} is not a valid name"
+            )));
+        }
         if !subject::is_token(&self.stream_name) {
             return Err(ConfigError::Invalid(format!(
                 "STREAM_NAME {:?} is not a valid name",
@@ -134,6 +151,17 @@ impl Config {
             _ if self.insecure_skip_signature => Ok(None),
             _ => Err(ConfigError::MissingSignatureConfig),
         }
+    }
+
+    /// The answer cache's settings, `None` when it is off.
+    pub fn cache(&self) -> Option<crate::broker::CacheSettings> {
+        (self.pre_event_cache_ttl_secs > 0).then(|| crate::broker::CacheSettings {
+            bucket: self
+                .pre_event_cache_bucket
+                .clone()
+                .unwrap_or_else(|| format!("{}-pre-answers", self.subject_prefix)),
+            ttl: Duration::from_secs(self.pre_event_cache_ttl_secs),
+        })
     }
 
     /// The subjects of this deployment (call after [`Config::validate`]).

@@ -11,6 +11,7 @@ use frontline_shared::subject::Subjects;
 use frontline_shared::{EventKind, EventType, PreReply, headers};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
 
@@ -159,6 +160,20 @@ impl<B: Broker> App<B> {
             return answer(Outcome::Overloaded, self.fallback_response());
         };
         let _gauge = GaugeGuard::new(&self.metrics);
+        // Twilio retrying with the same idempotency token gets the answer already given, by
+        // whichever ingress replica gave it, without asking the resolvers again.
+        let cache_key = webhook.idempotency_token().map(cache_key);
+        if let Some(key) = &cache_key {
+            let cached = self
+                .broker
+                .cached_answer(key)
+                .await
+                .and_then(|bytes| decode_cached(&bytes));
+            self.metrics.cache_lookup(cached.is_some());
+            if let Some((outcome, response)) = cached {
+                return answer(outcome, response);
+            }
+        }
         let subject = self.subjects.pre(event, webhook.conversation_sid());
         let deadline = unix_millis() + self.pre_event_timeout.as_millis() as u64;
         let mut headers = message_headers(&webhook, event.as_str(), &traceparent);
@@ -181,24 +196,31 @@ impl<B: Broker> App<B> {
                 Err(())
             }
         };
-        match reply {
-            Ok(PreReply::Accept) => answer(Outcome::Accepted, json(&b"{}"[..])),
+        let (outcome, status, body) = match reply {
+            Ok(PreReply::Accept) => (Outcome::Accepted, StatusCode::OK, Bytes::from_static(b"{}")),
             Ok(PreReply::Modify { fields }) if fields.is_empty() => {
-                answer(Outcome::Accepted, json(&b"{}"[..]))
+                (Outcome::Accepted, StatusCode::OK, Bytes::from_static(b"{}"))
             }
-            Ok(PreReply::Modify { fields }) => {
-                answer(Outcome::Modified, json(fields.to_twilio_body()))
-            }
+            Ok(PreReply::Modify { fields }) => (
+                Outcome::Modified,
+                StatusCode::OK,
+                Bytes::from(fields.to_twilio_body()),
+            ),
             Ok(PreReply::Reject { reason }) => {
                 tracing::info!(reason = %reason, "resolver rejected the action");
-                answer(Outcome::Rejected, empty(StatusCode::FORBIDDEN))
+                (Outcome::Rejected, StatusCode::FORBIDDEN, Bytes::new())
             }
             Ok(PreReply::Error { message }) => {
                 tracing::warn!(cause = %message, "resolver failed; taking the fallback");
-                answer(Outcome::Fallback, self.fallback_response())
+                return answer(Outcome::Fallback, self.fallback_response());
             }
-            Err(()) => answer(Outcome::Fallback, self.fallback_response()),
+            Err(()) => return answer(Outcome::Fallback, self.fallback_response()),
+        };
+        // Only a resolver's decision is cached: a fallback must not stick to the retries.
+        if let Some(key) = cache_key {
+            self.broker.cache_answer(key, encode_cached(status, &body));
         }
+        answer(outcome, pre_response(status, body))
     }
 
     /// Stores the event; 200 only after JetStream's PubAck.
@@ -246,6 +268,40 @@ impl<B: Broker> App<B> {
             Fallback::Accept => json(&b"{}"[..]),
             Fallback::Reject => empty(StatusCode::SERVICE_UNAVAILABLE),
         }
+    }
+}
+
+/// The answer cache's key for an idempotency token: its SHA-256 (any token becomes a valid key).
+fn cache_key(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A cached answer: the status, a space, the body.
+fn encode_cached(status: StatusCode, body: &[u8]) -> Bytes {
+    let mut encoded = format!("{} ", status.as_u16()).into_bytes();
+    encoded.extend_from_slice(body);
+    Bytes::from(encoded)
+}
+
+fn decode_cached(encoded: &[u8]) -> Option<(Outcome, HttpResponse)> {
+    let space = encoded.iter().position(|b| *b == b' ')?;
+    let status = StatusCode::from_bytes(&encoded[..space]).ok()?;
+    let body = Bytes::copy_from_slice(&encoded[space + 1..]);
+    let outcome = match (status, body.as_ref()) {
+        (StatusCode::FORBIDDEN, _) => Outcome::Rejected,
+        (StatusCode::OK, b"{}") => Outcome::Accepted,
+        (StatusCode::OK, _) => Outcome::Modified,
+        _ => return None,
+    };
+    Some((outcome, pre_response(status, body)))
+}
+
+/// A pre-event answer: JSON for 200, empty otherwise.
+fn pre_response(status: StatusCode, body: Bytes) -> HttpResponse {
+    if status == StatusCode::OK {
+        json(body)
+    } else {
+        empty(status)
     }
 }
 

@@ -93,6 +93,8 @@ pub struct IngressMetrics {
     pub in_flight: IntGauge,
     /// Duration of NATS requests to the resolvers.
     pub nats_request_duration: Histogram,
+    cache_hit: IntCounter,
+    cache_miss: IntCounter,
 }
 
 impl IngressMetrics {
@@ -142,6 +144,14 @@ impl IngressMetrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(nats_request_duration.clone()))?;
+        let cache = IntCounterVec::new(
+            Opts::new(
+                "frontline_ingress_pre_event_cache_total",
+                "Pre-event answer cache lookups (retries with an idempotency token) by result.",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(cache.clone()))?;
         register_process_metrics(&registry)?;
         Ok(IngressMetrics {
             registry,
@@ -150,6 +160,8 @@ impl IngressMetrics {
             duration_post: duration.with_label_values(&["post"]),
             in_flight,
             nats_request_duration,
+            cache_hit: cache.with_label_values(&["hit"]),
+            cache_miss: cache.with_label_values(&["miss"]),
         })
     }
 
@@ -165,6 +177,15 @@ impl IngressMetrics {
             .map_or(EventType::ALL.len(), |e| e as usize);
         // `Outcome::ALL` lists the variants in declaration order.
         self.requests[row][outcome as usize].inc();
+    }
+
+    /// Counts one answer cache lookup.
+    pub fn cache_lookup(&self, hit: bool) {
+        if hit {
+            self.cache_hit.inc()
+        } else {
+            self.cache_miss.inc()
+        }
     }
 
     /// Records one request's handling time.

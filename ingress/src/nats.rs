@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, ConnectOptions, Event};
 use tokio::sync::watch;
 
@@ -130,4 +131,42 @@ fn log_event(event: &Event, connected: &watch::Sender<bool>) {
         Event::Draining => tracing::info!("draining the NATS connection"),
         other => tracing::warn!(event = %other, "NATS event"),
     }
+}
+
+/// Opens the KV bucket `bucket`, creating it when missing; entries expire after `max_age`
+/// (`Duration::ZERO`: never).
+///
+/// The bucket's stream is created here with the KV layout rather than through
+/// `create_key_value`: that call first reads the account info, whose nats-server 2.9 answer the
+/// client cannot parse, so it fails on the servers Debian ships.
+///
+/// # Errors
+/// When JetStream refuses.
+pub async fn open_kv_bucket(
+    jetstream: &jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+) -> Result<kv::Store, async_nats::Error> {
+    if let Ok(store) = jetstream.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    let config = stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: if max_age.is_zero() {
+            Duration::from_secs(120)
+        } else {
+            max_age.min(Duration::from_secs(120))
+        },
+        ..stream::Config::default()
+    };
+    jetstream.get_or_create_stream(config).await?;
+    Ok(jetstream.get_key_value(bucket).await?)
 }

@@ -61,6 +61,10 @@ pub async fn run(
         max_age: config.stream_max_age,
         replicas: config.stream_replicas,
     };
+    if let Some(cache) = config.cache() {
+        let cacher = broker.clone();
+        tokio::spawn(async move { cacher.open_cache(cache).await });
+    }
     let maintainer = broker.clone();
     let stream_task =
         tokio::spawn(async move { maintainer.maintain_stream(settings, connected).await });

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv};
 use frontline_shared::Customer;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 
@@ -27,11 +27,7 @@ pub enum KvError {
     BadKey(String),
 }
 
-/// Opens `bucket`, creating it when missing.
-///
-/// The bucket's stream is created here with the KV layout rather than through
-/// `create_key_value`: that call first reads the account info, whose nats-server 2.9 answer the
-/// client cannot parse, so it fails on the servers Debian ships.
+/// Opens `bucket`, creating it when missing (no expiry).
 ///
 /// # Errors
 /// When JetStream refuses.
@@ -39,29 +35,7 @@ pub async fn open_bucket(
     jetstream: &jetstream::Context,
     bucket: &str,
 ) -> Result<kv::Store, KvError> {
-    if let Ok(store) = jetstream.get_key_value(bucket).await {
-        return Ok(store);
-    }
-    let config = stream::Config {
-        name: format!("KV_{bucket}"),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: 1,
-        storage: stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        duplicate_window: Duration::from_secs(120),
-        ..stream::Config::default()
-    };
-    jetstream
-        .get_or_create_stream(config)
-        .await
-        .map_err(async_nats::Error::from)?;
-    Ok(jetstream
-        .get_key_value(bucket)
-        .await
-        .map_err(async_nats::Error::from)?)
+    Ok(frontline_ingress::nats::open_kv_bucket(jetstream, bucket, Duration::ZERO).await?)
 }
 
 /// Puts every record of a JSON file into `bucket` under its `customer_id`; returns how many.

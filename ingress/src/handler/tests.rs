@@ -14,6 +14,7 @@ struct FakeBroker {
     reply: Mutex<Option<Result<Bytes, RequestError>>>,
     stored: Mutex<Vec<(String, HeaderMap)>>,
     hold: Option<Arc<Notify>>,
+    cache: Mutex<Vec<(String, Bytes)>>,
 }
 
 impl Broker for FakeBroker {
@@ -50,6 +51,19 @@ impl Broker for FakeBroker {
 
     async fn ready(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    async fn cached_answer(&self, key: &str) -> Option<Bytes> {
+        self.cache
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn cache_answer(&self, key: String, answer: Bytes) {
+        self.cache.lock().unwrap().push((key, answer));
     }
 }
 

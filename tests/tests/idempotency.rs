@@ -1,0 +1,116 @@
+//! Twilio retrying a pre-event with the same `I-Twilio-Idempotency-Token` gets the answer already
+//! given, from any ingress replica, without the resolvers being asked twice; fallbacks are not
+//! remembered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_nats::jetstream;
+use frontline_shared::subject::QUEUE_GROUP;
+use frontline_shared::{Modification, PreReply};
+use frontline_tests::nats::NatsServer;
+use frontline_tests::stack::{Ingress, connect, ingress_config, spawn_ingress};
+use frontline_tests::{WAIT, eventually, twilio};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+const BUCKET: &str = "frontline-pre-answers";
+
+/// A resolver stand-in whose every answer is new ("answer-1", "answer-2", ...), so a repeated
+/// answer can only come from the cache. Returns how many requests it has answered.
+async fn counting_responder(nats_url: &str) -> Arc<AtomicUsize> {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let client = connect(nats_url).await;
+    let mut subscriber = client
+        .queue_subscribe("frontline.pre.>", QUEUE_GROUP.to_owned())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let reply = PreReply::Modify {
+                fields: Modification {
+                    friendly_name: Some(format!("answer-{n}")),
+                    ..Modification::default()
+                },
+            };
+            if let Some(to) = message.reply {
+                client.publish(to, reply.to_vec().into()).await.unwrap();
+            }
+        }
+    });
+    asked
+}
+
+async fn name(ingress: &Ingress, token: Option<&str>) -> String {
+    let params = twilio::conversation_add("+14155550101");
+    let headers: Vec<(&str, &str)> = token
+        .map(|t| ("I-Twilio-Idempotency-Token", t))
+        .into_iter()
+        .collect();
+    let answer = ingress.client.post_with(&params, &headers).await;
+    assert_eq!(answer.status, 200);
+    answer.json()["friendly_name"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn retries_get_the_same_answer_from_any_replica() {
+    let nats = NatsServer::start();
+    let first = spawn_ingress(ingress_config(&nats.url())).await;
+    let second = spawn_ingress(ingress_config(&nats.url())).await;
+    first.wait_ready().await;
+    second.wait_ready().await;
+    let js = jetstream::new(connect(&nats.url()).await);
+    let store = eventually(WAIT, "the answer cache bucket", || async {
+        js.get_key_value(BUCKET).await.ok()
+    })
+    .await;
+    let cached = |token: &str| {
+        let (store, key) = (store.clone(), hex::encode(Sha256::digest(token.as_bytes())));
+        async move { store.get(&key).await.ok().flatten() }
+    };
+
+    // No resolver yet: the fallback, which is not remembered.
+    assert_eq!(name(&first, Some("retry-0")).await, "");
+    assert!(cached("retry-0").await.is_none());
+
+    let asked = counting_responder(&nats.url()).await;
+    assert_eq!(
+        name(&first, Some("retry-0")).await,
+        "answer-1",
+        "a retry after a fallback is asked again"
+    );
+    eventually(WAIT, "the answer to be cached", || cached("retry-0")).await;
+    assert_eq!(
+        name(&second, Some("retry-0")).await,
+        "answer-1",
+        "the other replica gives the same answer"
+    );
+    assert_eq!(name(&first, Some("retry-0")).await, "answer-1");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "the resolvers were asked once"
+    );
+
+    // Another token, and no token at all, are asked.
+    assert_eq!(name(&second, Some("retry-1")).await, "answer-2");
+    assert_eq!(name(&second, None).await, "answer-3");
+    assert_eq!(name(&second, None).await, "answer-4");
+    assert_eq!(asked.load(Ordering::SeqCst), 4);
+    let metrics = frontline_tests::http::admin_get(second.admin, "/metrics")
+        .await
+        .text();
+    assert_eq!(
+        frontline_tests::http::metric(
+            &metrics,
+            r#"frontline_ingress_pre_event_cache_total{result="hit"}"#
+        ),
+        1.0
+    );
+}
