@@ -155,3 +155,110 @@ pub fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("a free port")
 }
+
+/// A 3-node JetStream cluster on loopback, built from the shipped `deploy/nats/n{1,2,3}.conf`
+/// with their ports and store directories replaced by free ports and temporary directories.
+#[derive(Debug)]
+pub struct NatsCluster {
+    dir: TempDir,
+    nodes: Vec<Option<Child>>,
+    /// Client ports, by node.
+    pub ports: Vec<u16>,
+}
+
+impl NatsCluster {
+    /// Starts the three nodes.
+    ///
+    /// # Panics
+    /// When a config cannot be read or a node does not start.
+    pub fn start() -> NatsCluster {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../deploy/nats/n{}.conf", i + 1));
+            let mut config = std::fs::read_to_string(&shipped).expect("the shipped node config");
+            for j in 0..3 {
+                config = config.replace(
+                    &format!("127.0.0.1:{}", 4222 + j),
+                    &format!("127.0.0.1:{}", ports[j]),
+                );
+                config = config.replace(
+                    &format!("127.0.0.1:{}", 6222 + j),
+                    &format!("127.0.0.1:{}", routes[j]),
+                );
+            }
+            let store = dir.path().join(format!("n{}", i + 1));
+            config = config.replace(
+                &format!("\".data/nats-n{}\"", i + 1),
+                &format!("{:?}", store.display().to_string()),
+            );
+            let path = dir.path().join(format!("n{}.conf", i + 1));
+            std::fs::write(&path, config).expect("a node config");
+            let log = std::fs::File::create(dir.path().join(format!("n{}.log", i + 1)))
+                .expect("a log file");
+            let child = Command::new(nats_server_binary())
+                .arg("-c")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("nats-server must be installed");
+            nodes.push(Some(child));
+        }
+        for port in &ports {
+            wait_for_jetstream(*port);
+        }
+        NatsCluster { dir, nodes, ports }
+    }
+
+    /// Every node's URL, comma-separated (the form `NATS_URL` takes).
+    pub fn urls(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Kills node `name` (`n1`, `n2`, `n3`) with SIGKILL.
+    pub fn kill(&mut self, name: &str) {
+        let index: usize = name
+            .trim_start_matches('n')
+            .parse::<usize>()
+            .expect("a node name")
+            - 1;
+        if let Some(mut child) = self.nodes[index].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The URL of a node still running.
+    pub fn live_url(&self) -> String {
+        let index = self
+            .nodes
+            .iter()
+            .position(Option::is_some)
+            .expect("a live node");
+        format!("nats://127.0.0.1:{}", self.ports[index])
+    }
+
+    /// A node's log, for diagnostics.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().filter_map(Option::take) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -198,9 +198,10 @@ impl Stored {
     }
 }
 
-/// A client of the test's own nats-server.
+/// A client of the test's own nats-server (a comma-separated list for a cluster).
 pub async fn connect(nats_url: &str) -> async_nats::Client {
-    tokio::time::timeout(WAIT, async_nats::connect(nats_url))
+    let urls: Vec<&str> = nats_url.split(',').collect();
+    tokio::time::timeout(WAIT, async_nats::connect(urls))
         .await
         .expect("connect in time")
         .expect("connect")

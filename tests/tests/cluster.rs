@@ -1,0 +1,99 @@
+//! A 3-node JetStream cluster (the shipped `deploy/nats/` configs), the stream with 3 replicas,
+//! and the stream leader killed while post-events keep coming: every event answered 200 is in
+//! the stream afterwards, and service resumes.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use frontline_shared::subject;
+use frontline_tests::nats::NatsCluster;
+use frontline_tests::stack::{connect, ingress_config, spawn_ingress, stored};
+use frontline_tests::{eventually, twilio};
+
+const CONVERSATION: &str = "CH00000000000000000000000000000999";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_stream_leader_loses_nothing_acknowledged() {
+    let mut cluster = NatsCluster::start();
+    let mut config = ingress_config(&cluster.urls());
+    config.stream_replicas = 3;
+    let ingress = spawn_ingress(config).await;
+    eventually(Duration::from_secs(45), "the clustered stream", || async {
+        (frontline_tests::http::admin_get(ingress.admin, "/readyz")
+            .await
+            .status
+            == 200)
+            .then_some(())
+    })
+    .await;
+
+    let js = jetstream::new(connect(&cluster.urls()).await);
+    let mut stream = js.get_stream(subject::DEFAULT_STREAM).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.num_replicas, 3);
+    let leader = info
+        .cluster
+        .as_ref()
+        .and_then(|c| c.leader.clone())
+        .expect("a stream leader");
+
+    let mut acknowledged = Vec::new();
+    let (mut failures, mut longest_gap, mut last_ok) = (0, Duration::ZERO, Instant::now());
+    let started = Instant::now();
+    let mut killed_at = None;
+    let mut index = 0;
+    loop {
+        if killed_at.is_none() && started.elapsed() > Duration::from_secs(2) {
+            cluster.kill(&leader);
+            killed_at = Some(Instant::now());
+        }
+        index += 1;
+        let answer = ingress
+            .client
+            .try_send_post(&twilio::message_added(
+                CONVERSATION,
+                index,
+                &format!("m{index}"),
+            ))
+            .await;
+        match answer {
+            Ok(answer) if answer.status == 200 => {
+                longest_gap = longest_gap.max(last_ok.elapsed());
+                last_ok = Instant::now();
+                acknowledged.push(format!("m{index}"));
+            }
+            Ok(answer) => {
+                assert_eq!(answer.status, 503, "never anything but 200 or 503");
+                failures += 1;
+            }
+            Err(err) => panic!("transport error: {err}"),
+        }
+        let recovered_for = killed_at.map_or(Duration::ZERO, |at| at.elapsed());
+        if recovered_for > Duration::from_secs(5) && last_ok.elapsed() < Duration::from_millis(100)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "service did not resume after the leader was killed:\n{}",
+            cluster.log("n1")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "killed {leader}; {} acknowledged, {failures} answered 503, longest gap between 200s {longest_gap:?}",
+        acknowledged.len()
+    );
+
+    let messages = stored(&cluster.live_url(), subject::DEFAULT_STREAM).await;
+    let bodies: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.envelope.params.get("Body"))
+        .collect();
+    for body in &acknowledged {
+        assert!(
+            bodies.contains(&body.as_str()),
+            "{body} was answered 200 but is not in the stream"
+        );
+    }
+}
