@@ -235,8 +235,17 @@ async fn sigkill_to_one_resolver_under_load_the_other_answers() {
     ingress.wait_ready().await;
     let (first_port, second_port) = (free_port(), free_port());
     let doomed = start("resolver", &resolver_env(&nats, &fake, first_port));
-    let survivor = start("resolver", &resolver_env(&nats, &fake, second_port));
     ready(format!("127.0.0.1:{first_port}").parse().unwrap()).await;
+    // The doomed resolver holds an onParticipantAdded, unacknowledged (its REST call hangs).
+    fake.add_participant(CONVERSATION, "MB02", "{}");
+    fake.fail_next(1, Failure::Hold(Duration::from_secs(60)));
+    let params = twilio::participant_added(CONVERSATION, "MB02", "+14155550101");
+    assert_eq!(ingress.client.post(&params).await.status, 200);
+    eventually(WAIT, "the doomed resolver to hold the update", || async {
+        (fake.count(&Method::GET) == 1).then_some(())
+    })
+    .await;
+    let survivor = start("resolver", &resolver_env(&nats, &fake, second_port));
     ready(format!("127.0.0.1:{second_port}").parse().unwrap()).await;
 
     let (mut named, mut fallbacks) = (0, 0);
@@ -264,5 +273,11 @@ async fn sigkill_to_one_resolver_under_load_the_other_answers() {
         fallbacks <= 2,
         "at most the requests in hand at the kill take the fallback: {fallbacks}"
     );
+    // The update the killed resolver held is redelivered to the survivor.
+    eventually(WAIT, "the held update to be redelivered", || async {
+        fake.attributes(CONVERSATION, "MB02")
+            .filter(|a| a.contains("1001"))
+    })
+    .await;
     drop(survivor);
 }
