@@ -36,10 +36,16 @@ fn benches(c: &mut Criterion) {
     let signature = sign("token", &format!("{ORIGIN}{PATH}"), &params);
     let verifier = SignatureVerifier::new("token".parse().unwrap(), ORIGIN.parse().unwrap());
     c.bench_function("signature_verify_15_params", |b| {
-        b.iter(|| verifier.verify(black_box(PATH), black_box(&params), Some(&signature)).unwrap())
+        b.iter(|| {
+            verifier
+                .verify(black_box(PATH), black_box(&params), Some(&signature))
+                .unwrap()
+        })
     });
 
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
     let webhooks = WebhookVerifier::new(Some(verifier.clone()));
     let raw = RawRequest {
         method: &http::Method::POST,
@@ -49,13 +55,21 @@ fn benches(c: &mut Criterion) {
         signature: Some(&signature),
         idempotency_token: None,
     };
-    c.bench_function("parse_and_verify_15_params", |b| b.iter(|| webhooks.verify(black_box(raw)).unwrap()));
+    c.bench_function("parse_and_verify_15_params", |b| {
+        b.iter(|| webhooks.verify(black_box(raw)).unwrap())
+    });
 
     let webhook = webhooks.verify(raw).unwrap();
     c.bench_function("envelope_encode_15_params", |b| {
-        b.iter(|| black_box(webhook.clone()).into_envelope("2026-11-25T10:00:00.000Z".to_owned()).to_vec())
+        b.iter(|| {
+            black_box(webhook.clone())
+                .into_envelope("2026-11-25T10:00:00.000Z".to_owned())
+                .to_vec()
+        })
     });
-    c.bench_function("dedupe_id_15_params", |b| b.iter(|| black_box(&webhook).dedupe_id().len()));
+    c.bench_function("dedupe_id_15_params", |b| {
+        b.iter(|| black_box(&webhook).dedupe_id().len())
+    });
 }
 
 criterion_group!(hot_paths, benches);

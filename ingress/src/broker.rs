@@ -275,11 +275,15 @@ impl Broker for NatsBroker {
     }
 
     fn cache_answer(&self, key: String, answer: Bytes) {
-        let Some(store) = self.cache.get().cloned() else {
+        let Some(store) = self.cache.get() else {
             return;
         };
+        // A plain publish to the bucket's subject: stored by JetStream without the request
+        // waiting for (or paying a round trip for) the acknowledgement. Best effort by design.
+        let subject = format!("$KV.{}.{key}", store.name);
+        let client = self.client.clone();
         tokio::spawn(async move {
-            if let Err(err) = store.put(key, answer).await {
+            if let Err(err) = client.publish(subject, answer).await {
                 tracing::debug!(cause = %err, "storing an answer in the cache failed");
             }
         });

@@ -161,9 +161,11 @@ impl<B: Broker> App<B> {
         };
         let _gauge = GaugeGuard::new(&self.metrics);
         // Twilio retrying with the same idempotency token gets the answer already given, by
-        // whichever ingress replica gave it, without asking the resolvers again.
+        // whichever ingress replica gave it, without asking the resolvers again. A first attempt
+        // (`RetryCount=0`) has nothing to find, so only retries pay for the lookup.
         let cache_key = webhook.idempotency_token().map(cache_key);
-        if let Some(key) = &cache_key {
+        let first_attempt = webhook.param("RetryCount") == Some("0");
+        if let Some(key) = cache_key.as_ref().filter(|_| !first_attempt) {
             let cached = self
                 .broker
                 .cached_answer(key)

@@ -6,14 +6,52 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One parameter's value: a single string, or every value of a repeated name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One parameter's value: a single string, or every value of a repeated name. On the wire a
+/// JSON string or an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ParamValue {
     /// The name appeared once.
     One(String),
     /// The name appeared more than once.
     Many(Vec<String>),
+}
+
+// Decoded by hand rather than as an untagged enum: serde buffers every untagged value before
+// trying the variants, which costs an allocation per parameter on the resolvers' hot path.
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ParamValue, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ParamValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::One(value.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<ParamValue, E> {
+                Ok(ParamValue::One(value))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ParamValue, A::Error> {
+                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(value) = seq.next_element::<String>()? {
+                    values.push(value);
+                }
+                Ok(ParamValue::Many(values))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl ParamValue {

@@ -44,8 +44,14 @@ async fn counting_responder(nats_url: &str) -> Arc<AtomicUsize> {
     asked
 }
 
-async fn name(ingress: &Ingress, token: Option<&str>) -> String {
-    let params = twilio::conversation_add("+14155550101");
+/// Sends onConversationAdd; `retry` is Twilio's `RetryCount` (0 on a first attempt).
+async fn name(ingress: &Ingress, token: Option<&str>, retry: u32) -> String {
+    let mut params = twilio::conversation_add("+14155550101");
+    for (key, value) in &mut params {
+        if key == "RetryCount" {
+            *value = retry.to_string();
+        }
+    }
     let headers: Vec<(&str, &str)> = token
         .map(|t| ("I-Twilio-Idempotency-Token", t))
         .into_iter()
@@ -76,22 +82,22 @@ async fn retries_get_the_same_answer_from_any_replica() {
     };
 
     // No resolver yet: the fallback, which is not remembered.
-    assert_eq!(name(&first, Some("retry-0")).await, "");
+    assert_eq!(name(&first, Some("retry-0"), 0).await, "");
     assert!(cached("retry-0").await.is_none());
 
     let asked = counting_responder(&nats.url()).await;
     assert_eq!(
-        name(&first, Some("retry-0")).await,
+        name(&first, Some("retry-0"), 1).await,
         "answer-1",
         "a retry after a fallback is asked again"
     );
     eventually(WAIT, "the answer to be cached", || cached("retry-0")).await;
     assert_eq!(
-        name(&second, Some("retry-0")).await,
+        name(&second, Some("retry-0"), 2).await,
         "answer-1",
         "the other replica gives the same answer"
     );
-    assert_eq!(name(&first, Some("retry-0")).await, "answer-1");
+    assert_eq!(name(&first, Some("retry-0"), 3).await, "answer-1");
     assert_eq!(
         asked.load(Ordering::SeqCst),
         1,
@@ -99,10 +105,12 @@ async fn retries_get_the_same_answer_from_any_replica() {
     );
 
     // Another token, and no token at all, are asked.
-    assert_eq!(name(&second, Some("retry-1")).await, "answer-2");
-    assert_eq!(name(&second, None).await, "answer-3");
-    assert_eq!(name(&second, None).await, "answer-4");
-    assert_eq!(asked.load(Ordering::SeqCst), 4);
+    assert_eq!(name(&second, Some("retry-1"), 1).await, "answer-2");
+    assert_eq!(name(&second, None, 1).await, "answer-3");
+    assert_eq!(name(&second, None, 1).await, "answer-4");
+    // A first attempt (RetryCount=0) cannot be a retry: it is asked, with no cache lookup.
+    assert_eq!(name(&second, Some("retry-1"), 0).await, "answer-5");
+    assert_eq!(asked.load(Ordering::SeqCst), 5);
     let metrics = frontline_tests::http::admin_get(second.admin, "/metrics")
         .await
         .text();

@@ -97,7 +97,14 @@ impl Run {
 /// participants, so nothing is trivially cached or de-duplicated.
 fn prepare(args: &Args) -> Vec<Prepared> {
     let url = format!("{}{WEBHOOK_PATH}", args.public_url.trim_end_matches('/'));
-    let addresses = ["+14155550101", "+14155550102", "whatsapp:+442071838750", "+447700900123", "+19995550000", "+19995550001"];
+    let addresses = [
+        "+14155550101",
+        "+14155550102",
+        "whatsapp:+442071838750",
+        "+447700900123",
+        "+19995550000",
+        "+19995550001",
+    ];
     (0..1024)
         .map(|i| {
             let conversation = format!("CH{i:032x}");
@@ -105,12 +112,26 @@ fn prepare(args: &Args) -> Vec<Prepared> {
                 (Kind::Pre, 0) => twilio::conversation_add(addresses[i % addresses.len()]),
                 (Kind::Pre, _) => twilio::event(
                     "onMessageAdd",
-                    &[("ConversationSid", &conversation), ("Body", "Is my order on its way?"), ("Author", addresses[i % 6]), ("Attributes", "{}")],
+                    &[
+                        ("ConversationSid", &conversation),
+                        ("Body", "Is my order on its way?"),
+                        ("Author", addresses[i % 6]),
+                        ("Attributes", "{}"),
+                    ],
                 ),
-                (Kind::Post, 0) => twilio::participant_added(&conversation, &format!("MB{i:032x}"), addresses[i % addresses.len()]),
-                (Kind::Post, _) => twilio::message_added(&conversation, i as u32, "Thanks, that helps!"),
+                (Kind::Post, 0) => twilio::participant_added(
+                    &conversation,
+                    &format!("MB{i:032x}"),
+                    addresses[i % addresses.len()],
+                ),
+                (Kind::Post, _) => {
+                    twilio::message_added(&conversation, i as u32, "Thanks, that helps!")
+                }
             };
-            Prepared { signature: twilio::sign(&args.token, &url, &params), body: Bytes::from(form_encode(&params)) }
+            Prepared {
+                signature: twilio::sign(&args.token, &url, &params),
+                body: Bytes::from(form_encode(&params)),
+            }
         })
         .collect()
 }
@@ -118,32 +139,52 @@ fn prepare(args: &Args) -> Vec<Prepared> {
 type Sender = http1::SendRequest<Full<Bytes>>;
 
 async fn connect(target: SocketAddr) -> Sender {
-    let stream = tokio::net::TcpStream::connect(target).await.expect("connect to the target");
+    let stream = tokio::net::TcpStream::connect(target)
+        .await
+        .expect("connect to the target");
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.expect("HTTP handshake");
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
     tokio::spawn(connection);
     sender
 }
 
 /// Sends one request (a fresh idempotency token each time); the status, or an error label.
-async fn send(sender: &mut Sender, target: SocketAddr, prepared: &Prepared, token: u64) -> Result<u16, String> {
+async fn send(
+    sender: &mut Sender,
+    target: SocketAddr,
+    prepared: &Prepared,
+    token: u64,
+) -> Result<u16, String> {
     if sender.ready().await.is_err() {
         *sender = connect(target).await;
     }
     let request = http::Request::post(WEBHOOK_PATH)
         .header(http::header::HOST, target.to_string())
-        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
         .header("X-Twilio-Signature", &prepared.signature)
         .header("I-Twilio-Idempotency-Token", format!("lg-{token}"))
         .body(Full::new(prepared.body.clone()))
         .expect("a valid request");
-    let response = sender.send_request(request).await.map_err(|err| format!("transport: {err}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| format!("transport: {err}"))?;
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     Ok(status)
 }
 
-fn record(histogram: &mut Histogram<u64>, errors: &mut BTreeMap<String, u64>, started: Instant, result: Result<u16, String>) {
+fn record(
+    histogram: &mut Histogram<u64>,
+    errors: &mut BTreeMap<String, u64>,
+    started: Instant,
+    result: Result<u16, String>,
+) {
     match result {
         Ok(200) => {
             let _ = histogram.record(started.elapsed().as_micros().max(1) as u64);
@@ -154,7 +195,12 @@ fn record(histogram: &mut Histogram<u64>, errors: &mut BTreeMap<String, u64>, st
 }
 
 /// Closed loop: every connection sends its next request as soon as the last is answered.
-async fn closed_loop(args: &Args, requests: Arc<Vec<Prepared>>, duration: Duration, tokens: Arc<AtomicU64>) -> Run {
+async fn closed_loop(
+    args: &Args,
+    requests: Arc<Vec<Prepared>>,
+    duration: Duration,
+    tokens: Arc<AtomicU64>,
+) -> Run {
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..args.connections {
@@ -178,14 +224,21 @@ async fn closed_loop(args: &Args, requests: Arc<Vec<Prepared>>, duration: Durati
 }
 
 /// Open loop: request k is due at `k / rate`; latency counts from when it was due.
-async fn open_loop(args: &Args, rate: u64, requests: Arc<Vec<Prepared>>, duration: Duration, tokens: Arc<AtomicU64>) -> Run {
+async fn open_loop(
+    args: &Args,
+    rate: u64,
+    requests: Arc<Vec<Prepared>>,
+    duration: Duration,
+    tokens: Arc<AtomicU64>,
+) -> Run {
     let started = Instant::now();
     let total = (rate as f64 * duration.as_secs_f64()) as u64;
     let next = Arc::new(AtomicU64::new(0));
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut workers = Vec::new();
     for _ in 0..args.connections {
-        let (requests, tokens, next, target) = (requests.clone(), tokens.clone(), next.clone(), args.target);
+        let (requests, tokens, next, target) =
+            (requests.clone(), tokens.clone(), next.clone(), args.target);
         workers.push(tokio::spawn(async move {
             let mut sender = connect(target).await;
             let mut histogram = Histogram::<u64>::new(3).expect("a histogram");
@@ -198,7 +251,13 @@ async fn open_loop(args: &Args, rate: u64, requests: Arc<Vec<Prepared>>, duratio
                 let due = started + interval * k as u32;
                 tokio::time::sleep_until(due.into()).await;
                 let token = tokens.fetch_add(1, Ordering::Relaxed);
-                let result = send(&mut sender, target, &requests[k as usize % requests.len()], token).await;
+                let result = send(
+                    &mut sender,
+                    target,
+                    &requests[k as usize % requests.len()],
+                    token,
+                )
+                .await;
                 record(&mut histogram, &mut errors, due, result);
             }
             (histogram, errors)
@@ -207,8 +266,14 @@ async fn open_loop(args: &Args, rate: u64, requests: Arc<Vec<Prepared>>, duratio
     merge(workers, started).await
 }
 
-async fn merge(workers: Vec<tokio::task::JoinHandle<(Histogram<u64>, BTreeMap<String, u64>)>>, started: Instant) -> Run {
-    let total = Mutex::new((Histogram::<u64>::new(3).expect("a histogram"), BTreeMap::<String, u64>::new()));
+async fn merge(
+    workers: Vec<tokio::task::JoinHandle<(Histogram<u64>, BTreeMap<String, u64>)>>,
+    started: Instant,
+) -> Run {
+    let total = Mutex::new((
+        Histogram::<u64>::new(3).expect("a histogram"),
+        BTreeMap::<String, u64>::new(),
+    ));
     for worker in workers {
         let (histogram, errors) = worker.await.expect("a worker");
         let mut total = total.lock().await;
@@ -218,7 +283,11 @@ async fn merge(workers: Vec<tokio::task::JoinHandle<(Histogram<u64>, BTreeMap<St
         }
     }
     let (histogram, errors) = total.into_inner();
-    Run { histogram, errors, elapsed: started.elapsed() }
+    Run {
+        histogram,
+        errors,
+        elapsed: started.elapsed(),
+    }
 }
 
 fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
@@ -251,7 +320,10 @@ async fn main() {
     let run = &runs[runs.len() / 2];
     let h = &run.histogram;
     let errors: u64 = run.errors.values().sum();
-    let mode = args.rate.map_or(format!("closed loop, {} connections", args.connections), |r| format!("open loop, {r} req/s"));
+    let mode = args.rate.map_or(
+        format!("closed loop, {} connections", args.connections),
+        |r| format!("open loop, {r} req/s"),
+    );
     if let Some(label) = &args.row {
         println!(
             "| {label} | {mode} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {errors} |",
@@ -263,8 +335,11 @@ async fn main() {
             h.max() as f64 / 1_000.0
         );
     } else if args.json {
-        let errors_json: serde_json::Map<String, serde_json::Value> =
-            run.errors.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(*v))).collect();
+        let errors_json: serde_json::Map<String, serde_json::Value> = run
+            .errors
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(*v)))
+            .collect();
         println!(
             "{}",
             serde_json::json!({
@@ -275,8 +350,16 @@ async fn main() {
             })
         );
     } else {
-        println!("{:?} traffic, {mode}, median of {} run(s)", args.kind, runs.len());
-        println!("  requests   {:>10}   ({:.0} req/s)", h.len(), run.throughput());
+        println!(
+            "{:?} traffic, {mode}, median of {} run(s)",
+            args.kind,
+            runs.len()
+        );
+        println!(
+            "  requests   {:>10}   ({:.0} req/s)",
+            h.len(),
+            run.throughput()
+        );
         for (label, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
             println!("  {label:<8} {:>10.3} ms", ms(h, q));
         }
