@@ -80,6 +80,9 @@ struct Prepared {
     signature: String,
 }
 
+/// What one connection measured: latencies of the 200s, and the other outcomes by label.
+type WorkerResult = (Histogram<u64>, BTreeMap<String, u64>);
+
 /// What one run measured.
 struct Run {
     histogram: Histogram<u64>,
@@ -223,7 +226,10 @@ async fn closed_loop(
     merge(workers, started).await
 }
 
-/// Open loop: request k is due at `k / rate`; latency counts from when it was due.
+/// Open loop: request k is due at `k / rate`. A request that waited for a busy connection is
+/// timed from when it was due, so queueing is never hidden; a connection that was idle and woke
+/// for it is timed from its wake-up, so the timer's millisecond granularity (the generator's own
+/// lateness, not the server's) is not counted either.
 async fn open_loop(
     args: &Args,
     rate: u64,
@@ -249,7 +255,12 @@ async fn open_loop(
                     break;
                 }
                 let due = started + interval * k as u32;
-                tokio::time::sleep_until(due.into()).await;
+                let from = if Instant::now() < due {
+                    tokio::time::sleep_until(due.into()).await;
+                    Instant::now()
+                } else {
+                    due
+                };
                 let token = tokens.fetch_add(1, Ordering::Relaxed);
                 let result = send(
                     &mut sender,
@@ -258,7 +269,7 @@ async fn open_loop(
                     token,
                 )
                 .await;
-                record(&mut histogram, &mut errors, due, result);
+                record(&mut histogram, &mut errors, from, result);
             }
             (histogram, errors)
         }));
@@ -266,10 +277,7 @@ async fn open_loop(
     merge(workers, started).await
 }
 
-async fn merge(
-    workers: Vec<tokio::task::JoinHandle<(Histogram<u64>, BTreeMap<String, u64>)>>,
-    started: Instant,
-) -> Run {
+async fn merge(workers: Vec<tokio::task::JoinHandle<WorkerResult>>, started: Instant) -> Run {
     let total = Mutex::new((
         Histogram::<u64>::new(3).expect("a histogram"),
         BTreeMap::<String, u64>::new(),
