@@ -78,8 +78,8 @@ pub trait Broker: Send + Sync + 'static {
     /// A pre-event answer stored under `key` by any ingress replica, if still there.
     fn cached_answer(&self, key: &str) -> impl Future<Output = Option<Bytes>> + Send;
 
-    /// Stores a pre-event answer under `key` for the cache's TTL (best effort, in the background).
-    fn cache_answer(&self, key: String, answer: Bytes);
+    /// Stores a pre-event answer under `key` for the cache's TTL (best effort: not acknowledged).
+    fn cache_answer(&self, key: String, answer: Bytes) -> impl Future<Output = ()> + Send;
 }
 
 /// The post-event stream's settings.
@@ -185,8 +185,15 @@ impl NatsBroker {
     /// neither looked up nor stored.
     pub async fn open_cache(&self, settings: CacheSettings) {
         loop {
-            match crate::nats::open_kv_bucket(&self.jetstream, &settings.bucket, settings.ttl).await
-            {
+            // In memory: answers live for minutes and are only an optimisation, so they need no
+            // disk write on the pre-event path.
+            let opened = crate::nats::open_kv_bucket(
+                &self.jetstream,
+                &settings.bucket,
+                settings.ttl,
+                stream::StorageType::Memory,
+            );
+            match opened.await {
                 Ok(store) => {
                     tracing::info!(bucket = %settings.bucket, ttl_secs = settings.ttl.as_secs(), "pre-event answer cache ready");
                     let _ = self.cache.set(store);
@@ -274,19 +281,16 @@ impl Broker for NatsBroker {
         }
     }
 
-    fn cache_answer(&self, key: String, answer: Bytes) {
+    async fn cache_answer(&self, key: String, answer: Bytes) {
         let Some(store) = self.cache.get() else {
             return;
         };
         // A plain publish to the bucket's subject: stored by JetStream without the request
         // waiting for (or paying a round trip for) the acknowledgement. Best effort by design.
         let subject = format!("$KV.{}.{key}", store.name);
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            if let Err(err) = client.publish(subject, answer).await {
-                tracing::debug!(cause = %err, "storing an answer in the cache failed");
-            }
-        });
+        if let Err(err) = self.client.publish(subject, answer).await {
+            tracing::debug!(cause = %err, "storing an answer in the cache failed");
+        }
     }
 
     async fn ready(&self) -> Result<(), String> {

@@ -220,7 +220,9 @@ impl<B: Broker> App<B> {
         };
         // Only a resolver's decision is cached: a fallback must not stick to the retries.
         if let Some(key) = cache_key {
-            self.broker.cache_answer(key, encode_cached(status, &body));
+            self.broker
+                .cache_answer(key, encode_cached(status, &body))
+                .await;
         }
         answer(outcome, pre_response(status, body))
     }

@@ -133,8 +133,8 @@ fn log_event(event: &Event, connected: &watch::Sender<bool>) {
     }
 }
 
-/// Opens the KV bucket `bucket`, creating it when missing; entries expire after `max_age`
-/// (`Duration::ZERO`: never).
+/// Opens the KV bucket `bucket`, creating it when missing, on `storage`; entries expire after
+/// `max_age` (`Duration::ZERO`: never).
 ///
 /// The bucket's stream is created here with the KV layout rather than through
 /// `create_key_value`: that call first reads the account info, whose nats-server 2.9 answer the
@@ -146,6 +146,7 @@ pub async fn open_kv_bucket(
     jetstream: &jetstream::Context,
     bucket: &str,
     max_age: Duration,
+    storage: stream::StorageType,
 ) -> Result<kv::Store, async_nats::Error> {
     if let Ok(store) = jetstream.get_key_value(bucket).await {
         return Ok(store);
@@ -155,7 +156,7 @@ pub async fn open_kv_bucket(
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age,
-        storage: stream::StorageType::File,
+        storage,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,

@@ -35,7 +35,13 @@ pub async fn open_bucket(
     jetstream: &jetstream::Context,
     bucket: &str,
 ) -> Result<kv::Store, KvError> {
-    Ok(frontline_ingress::nats::open_kv_bucket(jetstream, bucket, Duration::ZERO).await?)
+    Ok(frontline_ingress::nats::open_kv_bucket(
+        jetstream,
+        bucket,
+        Duration::ZERO,
+        jetstream::stream::StorageType::File,
+    )
+    .await?)
 }
 
 /// Puts every record of a JSON file into `bucket` under its `customer_id`; returns how many.

@@ -62,7 +62,7 @@ impl Broker for FakeBroker {
             .map(|(_, v)| v.clone())
     }
 
-    fn cache_answer(&self, key: String, answer: Bytes) {
+    async fn cache_answer(&self, key: String, answer: Bytes) {
         self.cache.lock().unwrap().push((key, answer));
     }
 }
