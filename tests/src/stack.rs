@@ -338,3 +338,43 @@ pub fn binary(name: &str) -> PathBuf {
     });
     dir.join(name)
 }
+
+/// A stand-in in the resolvers' queue group, for putting the ingress in front of a slow, broken
+/// or scripted resolver: request `n` (from 1) is answered with `reply(n)` after `delay`, or not
+/// at all when that is `None`. Returns how many requests it has seen.
+pub async fn responder<F>(
+    nats_url: &str,
+    delay: Duration,
+    reply: F,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize>
+where
+    F: Fn(usize) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    use std::sync::atomic::Ordering;
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client = connect(nats_url).await;
+    let mut subscriber = client
+        .queue_subscribe(
+            "frontline.pre.>",
+            frontline_shared::subject::QUEUE_GROUP.to_owned(),
+        )
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let (counter, reply) = (seen.clone(), std::sync::Arc::new(reply));
+    tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let answer = reply(counter.fetch_add(1, Ordering::SeqCst) + 1);
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let (Some(to), Some(answer)) = (message.reply, answer) {
+                    let _ = client.publish(to, answer.into()).await;
+                    let _ = client.flush().await;
+                }
+            });
+        }
+    });
+    seen
+}

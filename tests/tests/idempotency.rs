@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_nats::jetstream;
-use frontline_shared::subject::QUEUE_GROUP;
 use frontline_shared::{Modification, PreReply};
 use frontline_tests::nats::NatsServer;
-use frontline_tests::stack::{Ingress, connect, ingress_config, spawn_ingress};
+use frontline_tests::stack::{Ingress, connect, ingress_config, responder, spawn_ingress};
 use frontline_tests::{WAIT, eventually, twilio};
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "frontline-pre-answers";
@@ -19,29 +18,14 @@ const BUCKET: &str = "frontline-pre-answers";
 /// A resolver stand-in whose every answer is new ("answer-1", "answer-2", ...), so a repeated
 /// answer can only come from the cache. Returns how many requests it has answered.
 async fn counting_responder(nats_url: &str) -> Arc<AtomicUsize> {
-    let asked = Arc::new(AtomicUsize::new(0));
-    let client = connect(nats_url).await;
-    let mut subscriber = client
-        .queue_subscribe("frontline.pre.>", QUEUE_GROUP.to_owned())
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    let counter = asked.clone();
-    tokio::spawn(async move {
-        while let Some(message) = subscriber.next().await {
-            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            let reply = PreReply::Modify {
-                fields: Modification {
-                    friendly_name: Some(format!("answer-{n}")),
-                    ..Modification::default()
-                },
-            };
-            if let Some(to) = message.reply {
-                client.publish(to, reply.to_vec().into()).await.unwrap();
-            }
-        }
-    });
-    asked
+    responder(nats_url, Duration::ZERO, |n| {
+        let fields = Modification {
+            friendly_name: Some(format!("answer-{n}")),
+            ..Modification::default()
+        };
+        Some(PreReply::Modify { fields }.to_vec())
+    })
+    .await
 }
 
 /// Sends onConversationAdd; `retry` is Twilio's `RetryCount` (0 on a first attempt).

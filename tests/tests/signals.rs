@@ -8,9 +8,8 @@ use frontline_shared::subject;
 use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::http::{WebhookClient, admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
-use frontline_tests::stack::{binary, connect, ingress_config, spawn_ingress, stored};
+use frontline_tests::stack::{binary, ingress_config, responder, spawn_ingress, stored};
 use frontline_tests::{WAIT, eventually, twilio};
-use futures::StreamExt;
 use http::Method;
 
 const CONVERSATION: &str = "CH00000000000000000000000000000888";
@@ -78,33 +77,14 @@ async fn ready(admin: std::net::SocketAddr) {
     .await;
 }
 
-/// Answers every pre-event after `delay`, so requests stay in flight.
-async fn slow_responder(nats_url: &str, delay: Duration) {
-    let client = connect(nats_url).await;
-    let mut subscriber = client
-        .queue_subscribe("frontline.pre.>", subject::QUEUE_GROUP.to_owned())
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    tokio::spawn(async move {
-        while let Some(message) = subscriber.next().await {
-            let client = client.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                if let Some(reply) = message.reply {
-                    let _ = client
-                        .publish(reply, br#"{"action":"accept"}"#.to_vec().into())
-                        .await;
-                }
-            });
-        }
-    });
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_to_the_ingress_answers_everything_in_flight() {
     let nats = NatsServer::start();
-    slow_responder(&nats.url(), Duration::from_millis(800)).await;
+    // Every pre-event is answered only after 800 ms, so requests stay in flight.
+    responder(&nats.url(), Duration::from_millis(800), |_| {
+        Some(br#"{"action":"accept"}"#.to_vec())
+    })
+    .await;
     let (port, admin_port) = (free_port(), free_port());
     let ingress = start(
         "ingress",

@@ -4,44 +4,16 @@
 use std::time::{Duration, Instant};
 
 use frontline_ingress::config::Fallback;
-use frontline_shared::subject::{self, QUEUE_GROUP};
+use frontline_shared::subject;
 use frontline_shared::{Modification, PreReply};
 use frontline_tests::http::admin_get;
 use frontline_tests::nats::{NatsServer, free_port};
 use frontline_tests::stack::{
-    connect, ingress_config, resolver_config, spawn_ingress, spawn_resolver, stored,
+    connect, ingress_config, resolver_config, responder, spawn_ingress, spawn_resolver, stored,
 };
 use frontline_tests::{WAIT, eventually, twilio};
-use futures::StreamExt;
 
 const CONVERSATION: &str = "CH00000000000000000000000000000099";
-
-/// A responder in the resolvers' queue group that answers every request with `reply` after
-/// `delay` (or never, for `None`): to put the ingress in front of a slow or broken resolver.
-async fn responder(
-    nats_url: &str,
-    delay: Duration,
-    reply: Option<Vec<u8>>,
-) -> tokio::task::JoinHandle<()> {
-    let client = connect(nats_url).await;
-    let mut subscriber = client
-        .queue_subscribe("frontline.pre.>", QUEUE_GROUP.to_owned())
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    tokio::spawn(async move {
-        while let Some(message) = subscriber.next().await {
-            let (client, reply) = (client.clone(), reply.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                if let (Some(to), Some(reply)) = (message.reply, reply) {
-                    client.publish(to, reply.into()).await.unwrap();
-                    client.flush().await.unwrap();
-                }
-            });
-        }
-    })
-}
 
 #[tokio::test]
 async fn no_resolver_takes_the_fallback_at_once() {
@@ -69,7 +41,7 @@ async fn no_resolver_takes_the_fallback_at_once() {
 #[tokio::test]
 async fn a_slow_resolver_takes_the_fallback_at_the_timeout() {
     let nats = NatsServer::start();
-    let _silent = responder(&nats.url(), Duration::ZERO, None).await;
+    let _silent = responder(&nats.url(), Duration::ZERO, |_| None).await;
     let mut config = ingress_config(&nats.url());
     config.pre_event_timeout_ms = 300;
     let ingress = spawn_ingress(config).await;
@@ -111,7 +83,7 @@ async fn a_garbage_reply_takes_the_fallback_and_an_error_reply_too() {
         .to_vec(),
     ] {
         let nats = NatsServer::start();
-        let _broken = responder(&nats.url(), Duration::ZERO, Some(reply)).await;
+        let _broken = responder(&nats.url(), Duration::ZERO, move |_| Some(reply.clone())).await;
         let mut config = ingress_config(&nats.url());
         config.pre_event_fallback = Fallback::Reject;
         let ingress = spawn_ingress(config).await;
@@ -136,7 +108,7 @@ async fn a_resolver_reject_becomes_403() {
         reason: "blocked sender".into(),
     }
     .to_vec();
-    let _rejecting = responder(&nats.url(), Duration::ZERO, Some(reject)).await;
+    let _rejecting = responder(&nats.url(), Duration::ZERO, move |_| Some(reject.clone())).await;
     let ingress = spawn_ingress(ingress_config(&nats.url())).await;
     ingress.wait_ready().await;
     let answer = ingress
@@ -281,11 +253,10 @@ async fn shutdown_finishes_requests_in_flight_then_refuses_connections() {
             ..Modification::default()
         },
     };
-    let _slow = responder(
-        &nats.url(),
-        Duration::from_millis(700),
-        Some(modify.to_vec()),
-    )
+    let modify = modify.to_vec();
+    let _slow = responder(&nats.url(), Duration::from_millis(700), move |_| {
+        Some(modify.clone())
+    })
     .await;
     let ingress = spawn_ingress(ingress_config(&nats.url())).await;
     ingress.wait_ready().await;
