@@ -11,7 +11,7 @@ use async_nats::connection::State;
 use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Why a pre-event request got no reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +130,8 @@ pub struct NatsBroker {
     jetstream: jetstream::Context,
     stream_name: String,
     stream_ready: Arc<AtomicBool>,
+    /// Signalled when a publish finds no stream (deleted, or a server that lost its store).
+    stream_missing: Arc<Notify>,
     cache: Arc<OnceLock<kv::Store>>,
 }
 
@@ -144,13 +146,14 @@ impl NatsBroker {
             jetstream,
             stream_name,
             stream_ready: Arc::default(),
+            stream_missing: Arc::default(),
             cache: Arc::default(),
         }
     }
 
-    /// Keeps the stream created and up to date: at start, and again after every reconnection
-    /// (a server that lost its store would otherwise refuse every publish). Runs until
-    /// `connected` closes.
+    /// Keeps the stream created and up to date: at start, after every reconnection, and when a
+    /// publish finds it missing (a server that lost its store, a stream deleted by hand would
+    /// otherwise refuse every publish). Runs until `connected` closes.
     pub async fn maintain_stream(
         &self,
         settings: StreamSettings,
@@ -175,8 +178,13 @@ impl NatsBroker {
                     }
                 }
             }
-            if connected.changed().await.is_err() {
-                return;
+            tokio::select! {
+                changed = connected.changed() => if changed.is_err() {
+                    return;
+                },
+                () = self.stream_missing.notified() => {
+                    tracing::warn!(stream = %settings.name, "the stream is missing; creating it again");
+                }
             }
         }
     }
@@ -261,6 +269,11 @@ impl Broker for NatsBroker {
             Ok(_) => Ok(Stored::New),
             Err(err) if err.kind() == jetstream::context::PublishErrorKind::TimedOut => {
                 Err(PublishError::TimedOut)
+            }
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound => {
+                self.stream_ready.store(false, Ordering::Release);
+                self.stream_missing.notify_one();
+                Err(PublishError::Failed(err.to_string()))
             }
             Err(err) => Err(PublishError::Failed(err.to_string())),
         }

@@ -322,3 +322,42 @@ async fn a_resolver_skips_requests_past_their_deadline() {
     let metrics = admin_get(resolver.admin, "/metrics").await.text();
     assert!(metrics.contains(r#"frontline_resolver_messages_total{event_type="onConversationAdd",outcome="expired"} 1"#), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_deleted_stream_is_created_again() {
+    let nats = NatsServer::start();
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    ingress.wait_ready().await;
+    assert_eq!(
+        ingress
+            .client
+            .post(&twilio::message_added(CONVERSATION, 1, "before"))
+            .await
+            .status,
+        200
+    );
+    let js = async_nats::jetstream::new(connect(&nats.url()).await);
+    js.delete_stream(subject::DEFAULT_STREAM).await.unwrap();
+    // Nothing can be stored now: 503, never a 200.
+    let answer = ingress
+        .client
+        .post(&twilio::message_added(CONVERSATION, 2, "lost"))
+        .await;
+    assert_eq!(answer.status, 503);
+    // The failed publish makes the ingress create the stream again.
+    eventually(WAIT, "a stored post-event", || async {
+        let answer = ingress
+            .client
+            .post(&twilio::message_added(CONVERSATION, 3, "after"))
+            .await;
+        (answer.status == 200).then_some(())
+    })
+    .await;
+    let messages = stored(&nats.url(), subject::DEFAULT_STREAM).await;
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.envelope.params.get("Body") == Some("after"))
+    );
+    ingress.wait_ready().await;
+}
