@@ -73,14 +73,6 @@ impl Directory {
         Ok(Directory::new(read_customers(path)?))
     }
 
-    /// The customer writing from `address`, if any.
-    pub fn lookup(&self, address: &str) -> Option<&Customer> {
-        self.by_address
-            .get(address)
-            .or_else(|| self.by_address.get(strip_channel_prefix(address)))
-            .map(Arc::as_ref)
-    }
-
     /// How many customers.
     pub fn len(&self) -> usize {
         self.len
@@ -89,6 +81,29 @@ impl Directory {
     /// No customers at all.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// The one interface to the customer directory, whatever its source: the pre-event rules and
+/// the participant consumer see only this. A `file:` directory is a fixed [`Directory`]; a
+/// `nats-kv:` directory is a [`DirectoryHandle`] whose snapshot a watcher replaces.
+pub trait CustomerDirectory: Send + Sync + std::fmt::Debug {
+    /// The customer writing from `address`, if any.
+    fn customer(&self, address: &str) -> Option<Arc<Customer>>;
+}
+
+impl CustomerDirectory for Directory {
+    fn customer(&self, address: &str) -> Option<Arc<Customer>> {
+        self.by_address
+            .get(address)
+            .or_else(|| self.by_address.get(strip_channel_prefix(address)))
+            .cloned()
+    }
+}
+
+impl CustomerDirectory for DirectoryHandle {
+    fn customer(&self, address: &str) -> Option<Arc<Customer>> {
+        self.snapshot().customer(address)
     }
 }
 
@@ -138,6 +153,14 @@ impl DirectoryHandle {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_handle_serves_its_latest_snapshot() {
+        let handle = DirectoryHandle::default();
+        assert!(handle.customer("+1").is_none());
+        handle.replace(Directory::new([customer("9", &["+1"])]));
+        assert_eq!(handle.customer("+1").unwrap().customer_id, "9");
+    }
+
     fn customer(id: &str, channels: &[&str]) -> Customer {
         serde_json::from_value(serde_json::json!({
             "customer_id": id,
@@ -154,7 +177,7 @@ mod tests {
             customer("2", &["whatsapp:+15550002"]),
             customer("3", &["messenger:4242"]),
         ]);
-        let id = |address| directory.lookup(address).map(|c| c.customer_id.clone());
+        let id = |address| directory.customer(address).map(|c| c.customer_id.clone());
         assert_eq!(id("+15550001").as_deref(), Some("1"));
         assert_eq!(id("whatsapp:+15550001").as_deref(), Some("1"));
         assert_eq!(id("whatsapp:+15550002").as_deref(), Some("2"));
@@ -173,8 +196,11 @@ mod tests {
             customer("b", &["+1555"]),
             customer("c", &["+1555"]),
         ]);
-        assert_eq!(directory.lookup("+1555").unwrap().customer_id, "b");
-        assert_eq!(directory.lookup("whatsapp:+1555").unwrap().customer_id, "a");
+        assert_eq!(directory.customer("+1555").unwrap().customer_id, "b");
+        assert_eq!(
+            directory.customer("whatsapp:+1555").unwrap().customer_id,
+            "a"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! counted; a permanent 4xx, or `MAX_DELIVER` attempts, goes to the dead-letter stream with the
 //! reason, and only then is acknowledged, so nothing is dropped silently.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -19,7 +20,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::directory::DirectoryHandle;
+use crate::directory::CustomerDirectory;
 use crate::enrich::{customer_address, merge_participant_attributes};
 use crate::metrics::{Outcome, ResolverMetrics};
 use crate::rules::Lookup;
@@ -48,8 +49,8 @@ pub struct ConsumerSettings {
 pub struct ParticipantWorker {
     /// The REST client.
     pub twilio: TwilioClient,
-    /// The live directory.
-    pub directory: DirectoryHandle,
+    /// The customer directory.
+    pub directory: Arc<dyn CustomerDirectory>,
     /// Metrics.
     pub metrics: ResolverMetrics,
     /// JetStream, for dead letters.
@@ -223,8 +224,7 @@ impl ParticipantWorker {
         ) else {
             return Verdict::DeadLetter("no ConversationSid or ParticipantSid".into());
         };
-        let directory = self.directory.snapshot();
-        let Some(customer) = directory.lookup(address) else {
+        let Some(customer) = self.directory.customer(address) else {
             self.metrics.lookup(Lookup::Miss);
             return Verdict::Done(Outcome::Skipped);
         };
@@ -237,7 +237,7 @@ impl ParticipantWorker {
             Ok(existing) => existing,
             Err(err) => return self.failed(err, envelope),
         };
-        let merged = match merge_participant_attributes(&existing, customer) {
+        let merged = match merge_participant_attributes(&existing, &customer) {
             Ok(Some(merged)) => merged,
             Ok(None) => return Verdict::Done(Outcome::Accepted),
             Err(err) => return Verdict::DeadLetter(err.to_string()),

@@ -10,7 +10,9 @@ use frontline_shared::{Envelope, EventType, PreReply, headers};
 use futures::StreamExt;
 use tracing::Instrument;
 
-use crate::directory::{Directory, DirectoryHandle};
+use std::sync::Arc;
+
+use crate::directory::CustomerDirectory;
 use crate::metrics::{Outcome, ResolverMetrics};
 use crate::rules::resolve;
 
@@ -18,7 +20,7 @@ use crate::rules::resolve;
 pub async fn serve(
     client: Client,
     mut subscriber: Subscriber,
-    directory: DirectoryHandle,
+    directory: Arc<dyn CustomerDirectory>,
     metrics: ResolverMetrics,
 ) {
     while let Some(message) = subscriber.next().await {
@@ -29,7 +31,7 @@ pub async fn serve(
             .and_then(|h| h.get(headers::TRACEPARENT))
             .map(|v| v.as_str());
         frontline_ingress::telemetry::continue_trace(&span, incoming);
-        handle(&client, message, &directory.snapshot(), &metrics)
+        handle(&client, message, directory.as_ref(), &metrics)
             .instrument(span)
             .await;
     }
@@ -39,7 +41,7 @@ pub async fn serve(
 async fn handle(
     client: &Client,
     message: Message,
-    directory: &Directory,
+    directory: &dyn CustomerDirectory,
     metrics: &ResolverMetrics,
 ) {
     let started = Instant::now();

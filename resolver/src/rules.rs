@@ -9,7 +9,7 @@
 use frontline_shared::{Envelope, EventType, Modification, PreReply};
 use serde_json::{Map, Value};
 
-use crate::directory::Directory;
+use crate::directory::CustomerDirectory;
 
 /// The customer's address (a list for group MMS).
 const ADDRESS: &str = "MessagingBinding.Address";
@@ -35,7 +35,7 @@ pub struct Resolution {
 }
 
 /// Decides the answer to one pre-event.
-pub fn resolve(envelope: &Envelope, directory: &Directory) -> Resolution {
+pub fn resolve(envelope: &Envelope, directory: &dyn CustomerDirectory) -> Resolution {
     match EventType::parse(&envelope.event_type) {
         Some(EventType::ConversationAdd) => conversation_add(envelope, directory),
         _ => Resolution {
@@ -45,7 +45,7 @@ pub fn resolve(envelope: &Envelope, directory: &Directory) -> Resolution {
     }
 }
 
-fn conversation_add(envelope: &Envelope, directory: &Directory) -> Resolution {
+fn conversation_add(envelope: &Envelope, directory: &dyn CustomerDirectory) -> Resolution {
     let params = &envelope.params;
     // The author of a group MMS first, then every listed address.
     let mut candidates = params
@@ -59,7 +59,7 @@ fn conversation_add(envelope: &Envelope, directory: &Directory) -> Resolution {
             lookup: None,
         };
     };
-    let Some(customer) = candidates.find_map(|address| directory.lookup(address)) else {
+    let Some(customer) = candidates.find_map(|address| directory.customer(address)) else {
         let fields = Modification {
             friendly_name: Some(first.to_owned()),
             ..Modification::default()
@@ -101,6 +101,7 @@ pub fn merged_attributes(existing: Option<&str>, key: &str, value: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::Directory;
     use frontline_shared::envelope::Params;
 
     fn directory() -> Directory {

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Config, DirectorySource};
-use crate::directory::{Directory, DirectoryError, DirectoryHandle};
+use crate::directory::{CustomerDirectory, Directory, DirectoryError, DirectoryHandle};
 use crate::kv::{self, KvError};
 use crate::metrics::ResolverMetrics;
 use crate::participants::{ConsumerSettings, ParticipantWorker, consume, ensure_consumer};
@@ -215,12 +215,12 @@ async fn finish(admin: tokio::task::JoinHandle<()>) -> Result<(), RunError> {
 async fn load_directory(
     config: &Config,
     jetstream: &jetstream::Context,
-) -> Result<DirectoryHandle, RunError> {
+) -> Result<Arc<dyn CustomerDirectory>, RunError> {
     match &config.customer_directory {
         DirectorySource::File(path) => {
             let directory = Directory::from_file(path)?;
             tracing::info!(customers = directory.len(), path = %path.display(), "customer directory loaded");
-            Ok(DirectoryHandle::new(directory))
+            Ok(Arc::new(directory))
         }
         DirectorySource::NatsKv(bucket) => {
             let handle = DirectoryHandle::default();
@@ -232,7 +232,7 @@ async fn load_directory(
                 match loaded.await {
                     Ok(watcher) => {
                         tokio::spawn(watcher);
-                        return Ok(handle);
+                        return Ok(Arc::new(handle));
                     }
                     Err(err) => {
                         tracing::warn!(bucket, cause = %err, "loading the directory from NATS KV failed; retrying");
