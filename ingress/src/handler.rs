@@ -245,7 +245,13 @@ impl<B: Broker> App<B> {
         };
         let _gauge = GaugeGuard::new(&self.metrics);
         let subject = self.subjects.post(event, webhook.conversation_sid());
-        let type_header = event.map_or(frontline_shared::subject::UNKNOWN, EventType::as_str);
+        // An unknown type keeps its name in the header when it can stand there; the subject
+        // never trusts it.
+        let type_header = match (event, webhook.event_type()) {
+            (Some(event), _) => event.as_str(),
+            (None, Some(raw)) if header_safe(raw) => raw,
+            (None, _) => frontline_shared::subject::UNKNOWN,
+        };
         let mut headers = message_headers(&webhook, type_header, &traceparent);
         headers.insert(headers::MSG_ID, webhook.dedupe_id().as_ref());
         let payload = Bytes::from(webhook.into_envelope(now_rfc3339()).to_vec());

@@ -139,7 +139,7 @@ async fn unknown_event_types_and_unsafe_tokens_are_sanitised() {
     );
     assert_eq!(
         messages[0].header(headers::EVENT_TYPE).as_deref(),
-        Some("unknown")
+        Some("onSomethingNew")
     );
 }
 

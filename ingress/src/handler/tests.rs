@@ -206,3 +206,31 @@ async fn rejections_are_answered_before_the_broker() {
     assert_eq!(app.clone().handle(elsewhere).await.status(), 404);
     assert!(app.broker.stored.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn unknown_event_types_keep_their_name_in_the_header_when_it_is_safe() {
+    let app = app(FakeBroker::default(), 8);
+    for (body, subject, header) in [
+        (
+            "EventType=onBrandNew&ConversationSid=CH1",
+            "frontline.post.unknown.CH1",
+            "onBrandNew",
+        ),
+        (
+            "EventType=on+Junk%0D%0A",
+            "frontline.post.unknown._",
+            "unknown",
+        ),
+    ] {
+        assert_eq!(app.clone().handle(form(body)).await.status(), 200);
+        let stored = app.broker.stored.lock().unwrap().pop().unwrap();
+        assert_eq!(stored.0, subject);
+        assert_eq!(
+            stored
+                .1
+                .get(frontline_shared::headers::EVENT_TYPE)
+                .map(|v| v.as_str()),
+            Some(header)
+        );
+    }
+}
