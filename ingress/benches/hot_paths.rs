@@ -48,7 +48,6 @@ fn benches(c: &mut Criterion) {
         .finish();
     let webhooks = WebhookVerifier::new(Some(verifier.clone()));
     let raw = RawRequest {
-        method: &http::Method::POST,
         path_and_query: PATH,
         body_kind: Some(BodyKind::Form),
         body: body.as_bytes(),

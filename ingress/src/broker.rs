@@ -3,7 +3,6 @@
 //! JetStream publish with PubAck for post-events).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -129,7 +128,6 @@ pub struct NatsBroker {
     client: Client,
     jetstream: jetstream::Context,
     stream_name: String,
-    stream_ready: Arc<AtomicBool>,
     /// Signalled when a publish finds no stream (deleted, or a server that lost its store).
     stream_missing: Arc<Notify>,
     cache: Arc<OnceLock<kv::Store>>,
@@ -145,7 +143,6 @@ impl NatsBroker {
             client,
             jetstream,
             stream_name,
-            stream_ready: Arc::default(),
             stream_missing: Arc::default(),
             cache: Arc::default(),
         }
@@ -168,11 +165,9 @@ impl NatsBroker {
                 {
                     Ok(info) => {
                         tracing::info!(stream = %info.config.name, replicas = info.config.num_replicas, "stream ready");
-                        self.stream_ready.store(true, Ordering::Release);
                     }
                     Err(err) => {
                         tracing::error!(stream = %settings.name, cause = %err, "creating the stream failed; retrying");
-                        self.stream_ready.store(false, Ordering::Release);
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
@@ -271,7 +266,6 @@ impl Broker for NatsBroker {
                 Err(PublishError::TimedOut)
             }
             Err(err) if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound => {
-                self.stream_ready.store(false, Ordering::Release);
                 self.stream_missing.notify_one();
                 Err(PublishError::Failed(err.to_string()))
             }
@@ -316,8 +310,13 @@ impl Broker for NatsBroker {
         )
         .await
         {
-            Ok(Ok(_)) if self.stream_ready.load(Ordering::Acquire) => Ok(()),
-            Ok(Ok(_)) => Err(format!("stream {} not yet configured", self.stream_name)),
+            // A clustered stream takes writes only once it has a leader.
+            Ok(Ok(stream)) => match &stream.cached_info().cluster {
+                Some(cluster) if cluster.leader.is_none() => {
+                    Err(format!("stream {} has no leader yet", self.stream_name))
+                }
+                _ => Ok(()),
+            },
             Ok(Err(err)) => Err(format!("stream {}: {err}", self.stream_name)),
             Err(_) => Err("JetStream did not answer".into()),
         }

@@ -124,7 +124,6 @@ impl<B: Broker> App<B> {
         let body = read_body(body, self.max_body_bytes).await?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let raw = RawRequest {
-            method: &parts.method,
             path_and_query: parts
                 .uri
                 .path_and_query()

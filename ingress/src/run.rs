@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::admin::{ReadinessCheck, serve_admin};
 use crate::broker::{Broker, NatsBroker, StreamSettings};
@@ -61,13 +61,28 @@ pub async fn run(
         max_age: config.stream_max_age,
         replicas: config.stream_replicas,
     };
+    // Background upkeep (stream, answer cache) holds no work in hand: it ends when `stop` does.
+    let (stop, stopped) = watch::channel(false);
+    let until_stopped = |task: futures::future::BoxFuture<'static, ()>| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task => {},
+                _ = stopped.wait_for(|stopped| *stopped) => {},
+            }
+        })
+    };
+    let mut upkeep = Vec::new();
     if let Some(cache) = config.cache() {
         let cacher = broker.clone();
-        tokio::spawn(async move { cacher.open_cache(cache).await });
+        upkeep.push(until_stopped(
+            async move { cacher.open_cache(cache).await }.boxed(),
+        ));
     }
     let maintainer = broker.clone();
-    let stream_task =
-        tokio::spawn(async move { maintainer.maintain_stream(settings, connected).await });
+    upkeep.push(until_stopped(
+        async move { maintainer.maintain_stream(settings, connected).await }.boxed(),
+    ));
 
     let app = Arc::new(App {
         broker: broker.clone(),
@@ -111,7 +126,10 @@ pub async fn run(
         "stopped accepting; draining NATS"
     );
 
-    stream_task.abort();
+    stop.send_replace(true);
+    for task in upkeep {
+        let _ = task.await;
+    }
     match tokio::time::timeout(Duration::from_secs(5), client.drain()).await {
         Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::warn!(cause = %err, "draining NATS failed"),

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 
 use frontline_shared::Envelope;
 use frontline_shared::envelope::Params;
-use http::Method;
 use sha2::{Digest, Sha256};
 
 use crate::error::Rejection;
@@ -46,8 +45,6 @@ impl BodyKind {
 /// A webhook request as it arrived, before any check.
 #[derive(Debug, Clone, Copy)]
 pub struct RawRequest<'a> {
-    /// GET or POST.
-    pub method: &'a Method,
     /// The raw path and query, exactly as requested.
     pub path_and_query: &'a str,
     /// For POST: the body's kind.

@@ -4,7 +4,7 @@
 use frontline_ingress::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
 use frontline_shared::EventType;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 use crate::rules::Lookup;
@@ -67,7 +67,8 @@ impl Outcome {
 pub struct ResolverMetrics {
     registry: Registry,
     messages: Vec<[IntCounter; Outcome::ALL.len()]>,
-    handle_duration: HistogramVec,
+    /// `[event label]`, resolved at start like `messages`.
+    handle_duration: Vec<Histogram>,
     lookups_hit: IntCounter,
     lookups_miss: IntCounter,
     /// `frontline_resolver_twilio_api_requests_total{method,status}`.
@@ -106,9 +107,6 @@ impl ResolverMetrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["event_type"],
         )?;
-        for event in event_labels() {
-            handle_duration.with_label_values(&[event]);
-        }
         let lookups = IntCounterVec::new(
             Opts::new(
                 "frontline_resolver_directory_lookups_total",
@@ -145,7 +143,9 @@ impl ResolverMetrics {
         Ok(ResolverMetrics {
             registry,
             messages,
-            handle_duration,
+            handle_duration: event_labels()
+                .map(|event| handle_duration.with_label_values(&[event]))
+                .collect(),
             lookups_hit: lookups.with_label_values(&["hit"]),
             lookups_miss: lookups.with_label_values(&["miss"]),
             twilio_api_requests,
@@ -163,10 +163,7 @@ impl ResolverMetrics {
     pub fn handled(&self, event: Option<EventType>, outcome: Outcome, seconds: f64) {
         let row = event.map_or(EventType::ALL.len(), |e| e as usize);
         self.messages[row][outcome as usize].inc();
-        let label = event.map_or(OTHER_EVENT, EventType::as_str);
-        self.handle_duration
-            .with_label_values(&[label])
-            .observe(seconds);
+        self.handle_duration[row].observe(seconds);
     }
 
     /// Counts one directory lookup.

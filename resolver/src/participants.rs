@@ -34,8 +34,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub struct ConsumerSettings {
     /// The post-event stream.
     pub stream: String,
-    /// Attempts before a message is dead-lettered (`MAX_DELIVER`).
-    pub max_deliver: i64,
     /// How long a delivery may stay unacknowledged before it is redelivered.
     pub ack_wait: Duration,
     /// Messages handled at once by this replica.

@@ -167,7 +167,6 @@ pub async fn run(
         };
         let settings = ConsumerSettings {
             stream: config.stream_name.clone(),
-            max_deliver: config.max_deliver,
             ack_wait: config.ack_wait(),
             concurrency: config.consumer_concurrency,
             replicas: config.stream_replicas,
@@ -258,10 +257,14 @@ async fn participant_consumer(
         _ = stopping.wait_for(|stopped| *stopped) => return,
     };
     readiness.consumer.store(true, Ordering::Release);
-    let lag = tokio::spawn(report_lag(consumer.clone(), worker.metrics.clone()));
+    let lag = tokio::spawn(report_lag(
+        consumer.clone(),
+        worker.metrics.clone(),
+        stop.clone(),
+    ));
     tracing::info!(stream = %settings.stream, consumer = frontline_shared::subject::RESOLVER_CONSUMER, "participant consumer started");
     consume(worker, consumer, settings.concurrency, stop).await;
-    lag.abort();
+    let _ = lag.await;
     tracing::info!("participant consumer stopped");
 }
 
@@ -272,10 +275,14 @@ const LAG_INTERVAL: Duration = Duration::from_secs(5);
 async fn report_lag(
     mut consumer: async_nats::jetstream::consumer::PullConsumer,
     metrics: ResolverMetrics,
+    mut stop: watch::Receiver<bool>,
 ) {
     let mut ticks = tokio::time::interval(LAG_INTERVAL);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {},
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
         match consumer.info().await {
             Ok(info) => {
                 metrics

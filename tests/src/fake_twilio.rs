@@ -4,7 +4,6 @@
 //! requests answered 500, or 429 with `Retry-After`, or held without an answer).
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,10 +14,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 /// One request as the fake received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,24 +55,17 @@ pub struct FakeTwilio {
 impl FakeTwilio {
     /// Starts the fake on a random port, accepting `username:password` Basic auth.
     pub async fn start(username: &str, password: &str) -> FakeTwilio {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State::default()));
-        let expected = format!(
+        let expected = Arc::new(format!(
             "Basic {}",
             STANDARD.encode(format!("{username}:{password}"))
-        );
+        ));
         let shared = state.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (state, expected) = (shared.clone(), expected.clone());
-                let service = service_fn(move |request| {
-                    let (state, expected) = (state.clone(), expected.clone());
-                    async move { Ok::<_, Infallible>(answer(request, &state, &expected).await) }
-                });
-                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-            }
-        });
+        let addr = crate::http::serve_local(move |request| {
+            let (state, expected) = (shared.clone(), expected.clone());
+            async move { answer(request, &state, &expected).await }
+        })
+        .await;
         FakeTwilio { addr, state }
     }
 

@@ -205,3 +205,33 @@ pub fn metric(text: &str, series: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// Serves `handler` over HTTP/1.1 on a random loopback port for the rest of the test (the local
+/// stand-ins for services no test can reach); returns its address.
+///
+/// # Panics
+/// When no port can be bound.
+pub async fn serve_local<H, F>(handler: H) -> std::net::SocketAddr
+where
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let response = handler(request);
+                async move { Ok::<_, std::convert::Infallible>(response.await) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}

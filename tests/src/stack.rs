@@ -378,3 +378,16 @@ where
     });
     seen
 }
+
+/// Starts an ingress on `nats_url` with the test configuration adjusted by `adjust`, and waits
+/// until it is ready.
+pub async fn ready_ingress(
+    nats_url: &str,
+    adjust: impl FnOnce(&mut frontline_ingress::Config),
+) -> Ingress {
+    let mut config = ingress_config(nats_url);
+    adjust(&mut config);
+    let ingress = spawn_ingress(config).await;
+    ingress.wait_ready().await;
+    ingress
+}

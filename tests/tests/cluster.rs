@@ -28,14 +28,14 @@ async fn killing_the_stream_leader_loses_nothing_acknowledged() {
     .await;
 
     let js = jetstream::new(connect(&cluster.urls()).await);
-    let mut stream = js.get_stream(subject::DEFAULT_STREAM).await.unwrap();
-    let info = stream.info().await.unwrap();
-    assert_eq!(info.config.num_replicas, 3);
-    let leader = info
-        .cluster
-        .as_ref()
-        .and_then(|c| c.leader.clone())
-        .expect("a stream leader");
+    // Under load an election can still be settling: wait until the stream names its leader.
+    let leader = eventually(Duration::from_secs(30), "a stream leader", || async {
+        let mut stream = js.get_stream(subject::DEFAULT_STREAM).await.ok()?;
+        let info = stream.info().await.ok()?;
+        assert_eq!(info.config.num_replicas, 3);
+        info.cluster.as_ref().and_then(|c| c.leader.clone())
+    })
+    .await;
 
     let mut acknowledged = Vec::new();
     let (mut failures, mut longest_gap, mut last_ok) = (0, Duration::ZERO, Instant::now());

@@ -8,8 +8,8 @@ use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::http::{admin_get, metric};
 use frontline_tests::nats::NatsServer;
 use frontline_tests::stack::{
-    Ingress, Resolver, ingress_config, resolver_config_with_twilio, spawn_ingress,
-    spawn_isolated_resolver, spawn_resolver, stored,
+    Ingress, Resolver, ready_ingress, resolver_config_with_twilio, spawn_isolated_resolver,
+    spawn_resolver, stored,
 };
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
@@ -27,8 +27,7 @@ struct World {
 async fn world() -> World {
     let nats = NatsServer::start();
     let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
-    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
     World {
         nats,
         fake,

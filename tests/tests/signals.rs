@@ -8,7 +8,7 @@ use frontline_shared::subject;
 use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::http::{WebhookClient, admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
-use frontline_tests::stack::{binary, ingress_config, responder, spawn_ingress, stored};
+use frontline_tests::stack::{binary, ready_ingress, responder, stored};
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
 
@@ -183,8 +183,7 @@ fn resolver_env(
 async fn sigterm_to_a_resolver_finishes_the_update_in_hand() {
     let nats = NatsServer::start();
     let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
-    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
     let admin_port = free_port();
     let resolver = start("resolver", &resolver_env(&nats, &fake, admin_port));
     ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;
@@ -209,10 +208,7 @@ async fn sigterm_to_a_resolver_finishes_the_update_in_hand() {
 async fn sigkill_to_one_resolver_under_load_the_other_answers() {
     let nats = NatsServer::start();
     let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
-    let mut config = ingress_config(&nats.url());
-    config.pre_event_timeout_ms = 500;
-    let ingress = spawn_ingress(config).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |config| config.pre_event_timeout_ms = 500).await;
     let (first_port, second_port) = (free_port(), free_port());
     let doomed = start("resolver", &resolver_env(&nats, &fake, first_port));
     ready(format!("127.0.0.1:{first_port}").parse().unwrap()).await;
@@ -260,4 +256,26 @@ async fn sigkill_to_one_resolver_under_load_the_other_answers() {
     })
     .await;
     drop(survivor);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_the_ingress_cleanly_and_a_bad_configuration_exits_64() {
+    let nats = NatsServer::start();
+    let (port, admin_port) = (free_port(), free_port());
+    let mut env = vec![
+        ("NATS_URL", nats.url()),
+        ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
+        ("INGRESS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+        ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
+    ];
+    // No PUBLIC_URL and no explicit opt-out: refused at start.
+    assert_eq!(
+        start("ingress", &env).wait(Duration::from_secs(30)),
+        Some(64)
+    );
+    env.push(("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()));
+    let ingress = start("ingress", &env);
+    ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;
+    ingress.signal("-INT");
+    assert_eq!(ingress.wait(Duration::from_secs(30)), Some(0));
 }

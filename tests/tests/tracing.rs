@@ -3,7 +3,6 @@
 //! Twilio REST call and the OTLP export; and no log line ever holds the auth token or a
 //! signature.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use frontline_ingress::telemetry::{self, LogFormat};
 use frontline_tests::fake_twilio::FakeTwilio;
-use frontline_tests::http::WEBHOOK_PATH;
+use frontline_tests::http::{WEBHOOK_PATH, serve_local};
 use frontline_tests::nats::NatsServer;
 use frontline_tests::stack::{
     ingress_config, resolver_config_with_twilio, spawn_ingress, spawn_resolver,
@@ -19,8 +18,6 @@ use frontline_tests::stack::{
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tracing_subscriber::EnvFilter;
 
 /// Log output kept in memory.
@@ -50,34 +47,24 @@ impl Write for Captured {
 /// A local OTLP/HTTP receiver (no collector can be installed here): records each export's path
 /// and protobuf body.
 async fn otlp_receiver() -> (String, Arc<Mutex<Vec<(String, Bytes)>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let received = Arc::new(Mutex::new(Vec::new()));
     let shared = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let received = shared.clone();
-            let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                let received = received.clone();
-                async move {
-                    let path = request.uri().path().to_owned();
-                    let body = request
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    received.lock().unwrap().push((path, body));
-                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
-                }
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
+    let addr = serve_local(move |request: http::Request<hyper::body::Incoming>| {
+        let received = shared.clone();
+        async move {
+            let path = request.uri().path().to_owned();
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            received.lock().unwrap().push((path, body));
+            http::Response::new(Full::new(Bytes::new()))
         }
-    });
-    (url, received)
+    })
+    .await;
+    (format!("http://{addr}"), received)
 }
 
 fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {

@@ -9,7 +9,8 @@ use frontline_shared::{Modification, PreReply};
 use frontline_tests::http::admin_get;
 use frontline_tests::nats::{NatsServer, free_port};
 use frontline_tests::stack::{
-    connect, ingress_config, resolver_config, responder, spawn_ingress, spawn_resolver, stored,
+    connect, ingress_config, ready_ingress, resolver_config, responder, spawn_ingress,
+    spawn_resolver, stored,
 };
 use frontline_tests::{WAIT, eventually, twilio};
 
@@ -18,10 +19,7 @@ const CONVERSATION: &str = "CH00000000000000000000000000000099";
 #[tokio::test]
 async fn no_resolver_takes_the_fallback_at_once() {
     let nats = NatsServer::start();
-    let mut config = ingress_config(&nats.url());
-    config.pre_event_timeout_ms = 4_000;
-    let ingress = spawn_ingress(config).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |config| config.pre_event_timeout_ms = 4_000).await;
     let started = Instant::now();
     let answer = ingress
         .client
@@ -42,10 +40,7 @@ async fn no_resolver_takes_the_fallback_at_once() {
 async fn a_slow_resolver_takes_the_fallback_at_the_timeout() {
     let nats = NatsServer::start();
     let _silent = responder(&nats.url(), Duration::ZERO, |_| None).await;
-    let mut config = ingress_config(&nats.url());
-    config.pre_event_timeout_ms = 300;
-    let ingress = spawn_ingress(config).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |config| config.pre_event_timeout_ms = 300).await;
     let started = Instant::now();
     let answer = ingress
         .client
@@ -62,10 +57,10 @@ async fn a_slow_resolver_takes_the_fallback_at_the_timeout() {
 #[tokio::test]
 async fn the_reject_fallback_answers_503() {
     let nats = NatsServer::start();
-    let mut config = ingress_config(&nats.url());
-    config.pre_event_fallback = Fallback::Reject;
-    let ingress = spawn_ingress(config).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |config| {
+        config.pre_event_fallback = Fallback::Reject
+    })
+    .await;
     let answer = ingress
         .client
         .post(&twilio::conversation_add("+14155550101"))
@@ -84,10 +79,10 @@ async fn a_garbage_reply_takes_the_fallback_and_an_error_reply_too() {
     ] {
         let nats = NatsServer::start();
         let _broken = responder(&nats.url(), Duration::ZERO, move |_| Some(reply.clone())).await;
-        let mut config = ingress_config(&nats.url());
-        config.pre_event_fallback = Fallback::Reject;
-        let ingress = spawn_ingress(config).await;
-        ingress.wait_ready().await;
+        let ingress = ready_ingress(&nats.url(), |config| {
+            config.pre_event_fallback = Fallback::Reject
+        })
+        .await;
         assert_eq!(
             ingress
                 .client
@@ -109,8 +104,7 @@ async fn a_resolver_reject_becomes_403() {
     }
     .to_vec();
     let _rejecting = responder(&nats.url(), Duration::ZERO, move |_| Some(reject.clone())).await;
-    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
     let answer = ingress
         .client
         .post(&twilio::event(
@@ -258,8 +252,7 @@ async fn shutdown_finishes_requests_in_flight_then_refuses_connections() {
         Some(modify.clone())
     })
     .await;
-    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
     let client = ingress.client.clone();
     let addr = ingress.addr;
     let in_flight =
@@ -326,8 +319,7 @@ async fn a_resolver_skips_requests_past_their_deadline() {
 #[tokio::test]
 async fn a_deleted_stream_is_created_again() {
     let nats = NatsServer::start();
-    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
-    ingress.wait_ready().await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
     assert_eq!(
         ingress
             .client
