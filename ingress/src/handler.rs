@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use frontline_shared::subject::Subjects;
 use frontline_shared::{EventKind, EventType, PreReply, headers};
@@ -152,7 +152,12 @@ impl<B: Broker> App<B> {
     }
 
     /// Asks a resolver and turns its reply into Twilio's answer.
-    async fn pre_event(&self, event: EventType, webhook: Webhook, traceparent: String) -> Answer {
+    async fn pre_event(
+        &self,
+        event: EventType,
+        webhook: Webhook<'_>,
+        traceparent: String,
+    ) -> Answer {
         let answer = |outcome, response| (Some(PathKind::Pre), Some(event), outcome, response);
         let Ok(_permit) = self.in_flight.try_acquire() else {
             tracing::warn!("over MAX_IN_FLIGHT; pre-event takes the fallback");
@@ -178,8 +183,8 @@ impl<B: Broker> App<B> {
         let subject = self.subjects.pre(event, webhook.conversation_sid());
         let deadline = unix_millis() + self.pre_event_timeout.as_millis() as u64;
         let mut headers = message_headers(&webhook, event.as_str(), &traceparent);
-        headers.insert(headers::DEADLINE, deadline.to_string().as_str());
-        let payload = Bytes::from(webhook.into_envelope(now_rfc3339()).to_vec());
+        headers.insert(DEADLINE, async_nats::HeaderValue::from(deadline));
+        let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
         let asked = Instant::now();
         let reply = self
             .broker
@@ -230,7 +235,7 @@ impl<B: Broker> App<B> {
     async fn post_event(
         &self,
         event: Option<EventType>,
-        webhook: Webhook,
+        webhook: Webhook<'_>,
         traceparent: String,
     ) -> Answer {
         let answer = |outcome, response| (Some(PathKind::Post), event, outcome, response);
@@ -252,8 +257,8 @@ impl<B: Broker> App<B> {
             (None, _) => frontline_shared::subject::UNKNOWN,
         };
         let mut headers = message_headers(&webhook, type_header, &traceparent);
-        headers.insert(headers::MSG_ID, webhook.dedupe_id().as_ref());
-        let payload = Bytes::from(webhook.into_envelope(now_rfc3339()).to_vec());
+        headers.insert(MSG_ID, webhook.dedupe_id().as_ref());
+        let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
         match self.broker.publish(subject, headers, payload).await {
             Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),
             Ok(Stored::Duplicate) => answer(Outcome::Duplicate, empty(StatusCode::OK)),
@@ -334,16 +339,24 @@ where
 /// could not stand in a header (control characters) are left out; the envelope has them all.
 fn message_headers(webhook: &Webhook, event_type: &str, traceparent: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
-    map.insert(headers::EVENT_TYPE, event_type);
+    map.insert(EVENT_TYPE, event_type);
     if let Some(account) = webhook.account_sid().filter(|v| header_safe(v)) {
-        map.insert(headers::ACCOUNT_SID, account);
+        map.insert(ACCOUNT_SID, account);
     }
     if let Some(sid) = webhook.conversation_sid().filter(|v| header_safe(v)) {
-        map.insert(headers::CONVERSATION_SID, sid);
+        map.insert(CONVERSATION_SID, sid);
     }
-    map.insert(headers::TRACEPARENT, traceparent);
+    map.insert(TRACEPARENT, traceparent);
     map
 }
+
+// Header names made once: a name given as `&str` is validated and copied on every insert.
+const EVENT_TYPE: HeaderName = HeaderName::from_static(headers::EVENT_TYPE);
+const ACCOUNT_SID: HeaderName = HeaderName::from_static(headers::ACCOUNT_SID);
+const CONVERSATION_SID: HeaderName = HeaderName::from_static(headers::CONVERSATION_SID);
+const TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
+const DEADLINE: HeaderName = HeaderName::from_static(headers::DEADLINE);
+const MSG_ID: HeaderName = HeaderName::from_static(headers::MSG_ID);
 
 fn header_safe(value: &str) -> bool {
     value.len() <= 256 && value.bytes().all(|b| (0x21..0x7f).contains(&b))

@@ -4,8 +4,7 @@
 
 use std::borrow::Cow;
 
-use frontline_shared::Envelope;
-use frontline_shared::envelope::Params;
+use frontline_shared::EnvelopeRef;
 use sha2::{Digest, Sha256};
 
 use crate::error::Rejection;
@@ -57,12 +56,16 @@ pub struct RawRequest<'a> {
     pub idempotency_token: Option<&'a str>,
 }
 
-/// A webhook whose signature was verified (or explicitly not checked).
+/// A webhook whose signature was verified (or explicitly not checked). Its parameters borrow
+/// from the request where no decoding was needed.
 #[derive(Debug, Clone)]
-pub struct Webhook {
-    params: Vec<(String, String)>,
-    idempotency_token: Option<String>,
+pub struct Webhook<'a> {
+    params: Vec<Pair<'a>>,
+    idempotency_token: Option<&'a str>,
 }
+
+/// One parameter: name and value, percent-decoded.
+type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 /// Verifies raw requests; with no signature verifier it is the explicit insecure mode.
 #[derive(Debug, Clone)]
@@ -81,14 +84,14 @@ impl WebhookVerifier {
     /// # Errors
     /// 403-class rejections for a missing or wrong signature, 400 for an unreadable JSON body,
     /// 415 for a JSON body without `bodySHA256`.
-    pub fn verify(&self, raw: RawRequest<'_>) -> Result<Webhook, Rejection> {
+    pub fn verify<'a>(&self, raw: RawRequest<'a>) -> Result<Webhook<'a>, Rejection> {
         let query = raw
             .path_and_query
             .split_once('?')
             .map_or("", |(_, query)| query);
         let params = match raw.body_kind {
-            None => owned_pairs(query.as_bytes()),
-            Some(BodyKind::Form) => owned_pairs(raw.body),
+            None => pairs(query.as_bytes()),
+            Some(BodyKind::Form) => pairs(raw.body),
             Some(BodyKind::Json) => return self.verify_json(raw, query),
         };
         if let Some(verifier) = &self.signature {
@@ -97,7 +100,7 @@ impl WebhookVerifier {
                 None => Vec::new(),
                 Some(_) => params
                     .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .map(|(k, v)| (k.as_ref(), v.as_ref()))
                     .collect(),
             };
             verifier.verify(raw.path_and_query, &signed, raw.signature)?;
@@ -105,8 +108,12 @@ impl WebhookVerifier {
         Ok(Webhook::new(params, raw.idempotency_token))
     }
 
-    fn verify_json(&self, raw: RawRequest<'_>, query: &str) -> Result<Webhook, Rejection> {
-        let mut params = owned_pairs(query.as_bytes());
+    fn verify_json<'a>(
+        &self,
+        raw: RawRequest<'a>,
+        query: &'a str,
+    ) -> Result<Webhook<'a>, Rejection> {
+        let mut params = pairs(query.as_bytes());
         let hash_at = params
             .iter()
             .position(|(name, _)| name == BODY_SHA256)
@@ -120,25 +127,21 @@ impl WebhookVerifier {
         let body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw.body)
             .map_err(|_| Rejection::BadRequest("the JSON body is not an object"))?;
         params.extend(body.into_iter().map(|(name, value)| match value {
-            serde_json::Value::String(text) => (name, text),
-            other => (name, other.to_string()),
+            serde_json::Value::String(text) => (Cow::Owned(name), Cow::Owned(text)),
+            other => (Cow::Owned(name), Cow::Owned(other.to_string())),
         }));
         Ok(Webhook::new(params, raw.idempotency_token))
     }
 }
 
-fn owned_pairs(encoded: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(encoded)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+/// The decoded pairs of a form or query; borrowed from `encoded` unless decoding changed them.
+fn pairs(encoded: &[u8]) -> Vec<Pair<'_>> {
+    form_urlencoded::parse(encoded).collect()
 }
 
-impl Webhook {
-    fn new(params: Vec<(String, String)>, idempotency_token: Option<&str>) -> Webhook {
-        let idempotency_token = idempotency_token
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+impl<'a> Webhook<'a> {
+    fn new(params: Vec<Pair<'a>>, idempotency_token: Option<&'a str>) -> Webhook<'a> {
+        let idempotency_token = idempotency_token.map(str::trim).filter(|t| !t.is_empty());
         Webhook {
             params,
             idempotency_token,
@@ -150,7 +153,7 @@ impl Webhook {
         self.params
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// `EventType`, when present and not empty.
@@ -170,38 +173,38 @@ impl Webhook {
 
     /// Twilio's idempotency token, when it sent one.
     pub fn idempotency_token(&self) -> Option<&str> {
-        self.idempotency_token.as_deref()
+        self.idempotency_token
     }
 
     /// JetStream's `Nats-Msg-Id`: Twilio's idempotency token when present, else a digest of
     /// the event type and the sorted parameters without `RetryCount`, so a retry is stored once.
     pub fn dedupe_id(&self) -> Cow<'_, str> {
-        match &self.idempotency_token {
+        match self.idempotency_token {
             Some(token) => Cow::Borrowed(token),
             None => Cow::Owned(params_digest(self.event_type().unwrap_or(""), &self.params)),
         }
     }
 
-    /// The envelope for NATS, stamped with `received_at`.
-    pub fn into_envelope(self, received_at: String) -> Envelope {
-        let event_type = self.event_type().unwrap_or("").to_owned();
-        let account_sid = self.account_sid().map(str::to_owned);
-        Envelope {
-            event_type,
-            account_sid,
+    /// The envelope's JSON for NATS, stamped with `received_at`.
+    pub fn envelope_json(&self, received_at: &str) -> Vec<u8> {
+        EnvelopeRef {
+            event_type: self.event_type().unwrap_or(""),
+            account_sid: self.account_sid(),
             received_at,
             idempotency_token: self.idempotency_token,
-            params: Params::from_pairs(self.params),
+            params: &self.params,
         }
+        .to_vec()
     }
 }
 
 /// Hex SHA-256 over the event type and the sorted name/value pairs (NUL-separated, so no two
 /// parameter sets share an encoding), `RetryCount` left out.
-pub fn params_digest(event_type: &str, params: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = params
+pub fn params_digest<K: AsRef<str>, V: AsRef<str>>(event_type: &str, params: &[(K, V)]) -> String {
+    let mut sorted: Vec<(&str, &str)> = params
         .iter()
-        .filter(|(name, _)| name != RETRY_COUNT)
+        .map(|(name, value)| (name.as_ref(), value.as_ref()))
+        .filter(|(name, _)| *name != RETRY_COUNT)
         .collect();
     sorted.sort_unstable();
     let mut hasher = Sha256::new();

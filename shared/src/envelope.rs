@@ -168,6 +168,85 @@ pub struct Envelope {
     pub params: Params,
 }
 
+/// An envelope's fields borrowed from a webhook, encoded without building an [`Envelope`]: the
+/// ingress's hot path. [`EnvelopeRef::to_vec`] gives exactly the bytes [`Envelope::to_vec`] gives
+/// for the same webhook.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeRef<'a, P> {
+    /// `EventType` as Twilio sent it (empty when absent).
+    pub event_type: &'a str,
+    /// `AccountSid`, when Twilio sent it.
+    pub account_sid: Option<&'a str>,
+    /// When the ingress received the webhook.
+    pub received_at: &'a str,
+    /// `I-Twilio-Idempotency-Token`, when Twilio sent one.
+    pub idempotency_token: Option<&'a str>,
+    /// Every parameter, in the order Twilio sent them.
+    pub params: &'a [P],
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> EnvelopeRef<'_, (K, V)> {
+    /// Encodes the envelope's JSON: parameters sorted by name in byte order, a repeated name's
+    /// values as an array in the order sent.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut sorted: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_ref()))
+            .collect();
+        // Stable: the values of a repeated name keep the order Twilio sent them in.
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let wire = WireEnvelope {
+            event_type: self.event_type,
+            account_sid: self.account_sid,
+            received_at: self.received_at,
+            idempotency_token: self.idempotency_token,
+            params: SortedParams(&sorted),
+        };
+        let size = 96
+            + sorted
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        // Serialising strings and maps of strings cannot fail.
+        serde_json::to_writer(&mut out, &wire).expect("an envelope always serialises");
+        out
+    }
+}
+
+/// The envelope's field order and names, over borrowed data.
+#[derive(Serialize)]
+struct WireEnvelope<'a> {
+    event_type: &'a str,
+    account_sid: Option<&'a str>,
+    received_at: &'a str,
+    idempotency_token: Option<&'a str>,
+    params: SortedParams<'a>,
+}
+
+/// Pairs sorted by name: one map entry per name, an array when the name repeats.
+struct SortedParams<'a>(&'a [(&'a str, &'a str)]);
+
+impl Serialize for SortedParams<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let mut rest = self.0;
+        while let Some(&(name, value)) = rest.first() {
+            let same = rest.iter().take_while(|(other, _)| *other == name).count();
+            if same == 1 {
+                map.serialize_entry(name, value)?;
+            } else {
+                let values: Vec<&str> = rest[..same].iter().map(|(_, v)| *v).collect();
+                map.serialize_entry(name, &values)?;
+            }
+            rest = &rest[same..];
+        }
+        map.end()
+    }
+}
+
 impl Envelope {
     /// Decodes an envelope from a NATS payload.
     ///
@@ -213,6 +292,27 @@ mod tests {
         let json = String::from_utf8(sample().to_vec()).unwrap();
         assert_eq!(
             json,
+            r#"{"event_type":"onParticipantAdded","account_sid":"AC123","received_at":"2026-11-25T10:00:00.123Z","idempotency_token":null,"params":{"ConversationSid":"CH1","EventType":"onParticipantAdded","MessagingBinding.Address":["+15551","+15552"]}}"#
+        );
+    }
+
+    #[test]
+    fn borrowed_envelope_json_is_exact() {
+        let pairs = [
+            ("MessagingBinding.Address", "+15551"),
+            ("EventType", "onParticipantAdded"),
+            ("MessagingBinding.Address", "+15552"),
+            ("ConversationSid", "CH1"),
+        ];
+        let borrowed = EnvelopeRef {
+            event_type: "onParticipantAdded",
+            account_sid: Some("AC123"),
+            received_at: "2026-11-25T10:00:00.123Z",
+            idempotency_token: None,
+            params: &pairs,
+        };
+        assert_eq!(
+            String::from_utf8(borrowed.to_vec()).unwrap(),
             r#"{"event_type":"onParticipantAdded","account_sid":"AC123","received_at":"2026-11-25T10:00:00.123Z","idempotency_token":null,"params":{"ConversationSid":"CH1","EventType":"onParticipantAdded","MessagingBinding.Address":["+15551","+15552"]}}"#
         );
     }
@@ -264,6 +364,26 @@ mod properties {
                 params: Params::from_pairs(pairs),
             };
             prop_assert_eq!(Envelope::from_slice(&envelope.to_vec()).unwrap(), envelope);
+        }
+
+        /// The borrowed encoder writes exactly what the owned envelope writes.
+        #[test]
+        fn borrowed_encoding_matches(pairs in proptest::collection::vec(("[A-Ca-c.]{1,3}", ".{0,8}"), 0..24), token in proptest::option::of("[a-z0-9\"-]{1,16}"), account in proptest::option::of(".{0,6}")) {
+            let owned = Envelope {
+                event_type: "onMessageAdded".into(),
+                account_sid: account.clone(),
+                received_at: "2026-11-25T10:00:00.000Z".into(),
+                idempotency_token: token.clone(),
+                params: Params::from_pairs(pairs.clone()),
+            };
+            let borrowed = EnvelopeRef {
+                event_type: "onMessageAdded",
+                account_sid: account.as_deref(),
+                received_at: "2026-11-25T10:00:00.000Z",
+                idempotency_token: token.as_deref(),
+                params: &pairs,
+            };
+            prop_assert_eq!(String::from_utf8(borrowed.to_vec()).unwrap(), String::from_utf8(owned.to_vec()).unwrap());
         }
     }
 }

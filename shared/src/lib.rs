@@ -21,7 +21,7 @@ pub mod reply;
 pub mod subject;
 
 pub use customer::{Channel, Customer};
-pub use envelope::{Envelope, ParamValue, Params};
+pub use envelope::{Envelope, EnvelopeRef, ParamValue, Params};
 pub use event::{EventKind, EventType};
 pub use events::ConversationEvent;
 pub use reply::{Modification, PreReply};

@@ -11,9 +11,9 @@ fn verifier() -> WebhookVerifier {
     )))
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+fn pairs<'a>(list: &[(&'a str, &'a str)]) -> Vec<Pair<'a>> {
     list.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v)))
         .collect()
 }
 
@@ -191,7 +191,9 @@ fn envelope_keeps_every_parameter() {
         ]),
         Some("idem"),
     );
-    let envelope = webhook.into_envelope("2026-11-25T10:00:00.000Z".into());
+    let envelope =
+        frontline_shared::Envelope::from_slice(&webhook.envelope_json("2026-11-25T10:00:00.000Z"))
+            .unwrap();
     assert_eq!(envelope.event_type, "onConversationAdd");
     assert_eq!(envelope.account_sid.as_deref(), Some("AC1"));
     assert_eq!(envelope.idempotency_token.as_deref(), Some("idem"));
@@ -246,15 +248,14 @@ mod properties {
             };
             let webhook = verifier().verify(raw).expect("a correctly signed form verifies");
             // Parsing gives back exactly the pairs sent, in order.
-            prop_assert_eq!(&webhook.params, &pairs);
+            let parsed: Vec<(String, String)> = webhook.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            prop_assert_eq!(&parsed, &pairs);
             // The envelope keeps every name, each value in order.
-            let envelope = webhook.clone().into_envelope(String::new());
+            let envelope = frontline_shared::Envelope::from_slice(&webhook.envelope_json("")).unwrap();
             for (name, _) in &pairs {
                 let sent: Vec<&str> = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
                 prop_assert_eq!(envelope.params.get_all(name).collect::<Vec<_>>(), sent);
             }
-            let decoded = frontline_shared::Envelope::from_slice(&envelope.to_vec()).unwrap();
-            prop_assert_eq!(decoded, envelope);
         }
 
         /// The dedupe id does not depend on parameter order.
