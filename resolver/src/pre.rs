@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::directory::CustomerDirectory;
 use crate::metrics::{Outcome, ResolverMetrics};
-use crate::rules::resolve;
+use crate::rules::{PARAMS_READ, resolve};
 
 /// Answers requests from `subscriber` until it ends (after the client is drained).
 pub async fn serve(
@@ -25,12 +25,16 @@ pub async fn serve(
 ) {
     while let Some(message) = subscriber.next().await {
         let span = tracing::info_span!("pre_event", subject = %message.subject, trace_id = tracing::field::Empty);
-        let incoming = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::TRACEPARENT))
-            .map(|v| v.as_str());
-        frontline_ingress::telemetry::continue_trace(&span, incoming);
+        // The trace only shows through the span (no next hop carries it): nothing to do when
+        // the span is filtered out.
+        if !span.is_disabled() {
+            let incoming = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(headers::TRACEPARENT))
+                .map(|v| v.as_str());
+            frontline_ingress::telemetry::continue_trace(&span, incoming);
+        }
         handle(&client, message, directory.as_ref(), &metrics)
             .instrument(span)
             .await;
@@ -55,7 +59,7 @@ async fn handle(
         metrics.handled(event, Outcome::Expired, started.elapsed().as_secs_f64());
         return;
     }
-    let (event, reply) = match Envelope::from_slice(&message.payload) {
+    let (event, reply) = match Envelope::from_slice_with_params(&message.payload, PARAMS_READ) {
         Ok(envelope) => {
             let resolution = resolve(&envelope, directory);
             if let Some(lookup) = resolution.lookup {

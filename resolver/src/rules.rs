@@ -15,6 +15,13 @@ use crate::directory::CustomerDirectory;
 const ADDRESS: &str = "MessagingBinding.Address";
 /// The author's address in a group MMS.
 const AUTHOR_ADDRESS: &str = "MessagingBinding.AuthorAddress";
+/// The conversation's attributes (a JSON object in a string).
+const ATTRIBUTES: &str = "Attributes";
+
+/// Every parameter the rules read: the resolver decodes only these from a pre-event's envelope
+/// (see [`frontline_shared::Envelope::from_slice_with_params`]). A rule reading another parameter
+/// must add it here; the tests decide every case both ways to catch a missing name.
+pub const PARAMS_READ: &[&str] = &[ADDRESS, AUTHOR_ADDRESS, ATTRIBUTES];
 
 /// Whether a decision consulted the directory, and what it found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +79,7 @@ fn conversation_add(envelope: &Envelope, directory: &dyn CustomerDirectory) -> R
     let attributes = customer
         .avatar
         .as_deref()
-        .and_then(|avatar| merged_attributes(params.get("Attributes"), "avatar", avatar));
+        .and_then(|avatar| merged_attributes(params.get(ATTRIBUTES), "avatar", avatar));
     let fields = Modification {
         friendly_name: Some(customer.display_name.clone()),
         attributes,
@@ -124,6 +131,19 @@ mod tests {
         }
     }
 
+    /// The decision on the whole envelope, checked equal to the decision on the envelope as
+    /// the resolver decodes it (only [`PARAMS_READ`]).
+    fn decide(envelope: &Envelope, directory: &dyn CustomerDirectory) -> Resolution {
+        let full = resolve(envelope, directory);
+        let selected = Envelope::from_slice_with_params(&envelope.to_vec(), PARAMS_READ).unwrap();
+        assert_eq!(
+            resolve(&selected, directory),
+            full,
+            "a rule reads a parameter missing from PARAMS_READ"
+        );
+        full
+    }
+
     fn modified(resolution: Resolution) -> Modification {
         match resolution.reply {
             PreReply::Modify { fields } => fields,
@@ -137,7 +157,7 @@ mod tests {
             "onConversationAdd",
             &[("MessagingBinding.Address", "+14155550001")],
         );
-        let resolution = resolve(&event, &directory());
+        let resolution = decide(&event, &directory());
         assert_eq!(resolution.lookup, Some(Lookup::Hit));
         let fields = modified(resolution);
         assert_eq!(fields.friendly_name.as_deref(), Some("Bobby Shaftoe"));
@@ -156,7 +176,7 @@ mod tests {
                 ("Attributes", r#"{"team":"blue","n":1}"#),
             ],
         );
-        let fields = modified(resolve(&event, &directory()));
+        let fields = modified(decide(&event, &directory()));
         let attributes: Value =
             serde_json::from_str(fields.attributes.as_deref().unwrap()).unwrap();
         assert_eq!(
@@ -171,7 +191,7 @@ mod tests {
                 ("Attributes", r#"{"avatar":"mine"}"#),
             ],
         );
-        assert_eq!(modified(resolve(&event, &directory())).attributes, None);
+        assert_eq!(modified(decide(&event, &directory())).attributes, None);
     }
 
     #[test]
@@ -180,7 +200,7 @@ mod tests {
             "onConversationAdd",
             &[("MessagingBinding.Address", "+14155550002")],
         );
-        let fields = modified(resolve(&event, &directory()));
+        let fields = modified(decide(&event, &directory()));
         assert_eq!(fields.friendly_name.as_deref(), Some("No Avatar"));
         assert_eq!(fields.attributes, None);
     }
@@ -191,7 +211,7 @@ mod tests {
             "onConversationAdd",
             &[("MessagingBinding.Address", "whatsapp:+19995550000")],
         );
-        let resolution = resolve(&event, &directory());
+        let resolution = decide(&event, &directory());
         assert_eq!(resolution.lookup, Some(Lookup::Miss));
         let fields = modified(resolution);
         assert_eq!(
@@ -208,7 +228,7 @@ mod tests {
             &[("MessagingBinding.Address", "")][..],
             &[("FriendlyName", "x")][..],
         ] {
-            let resolution = resolve(&envelope("onConversationAdd", params), &directory());
+            let resolution = decide(&envelope("onConversationAdd", params), &directory());
             assert_eq!(
                 resolution,
                 Resolution {
@@ -231,7 +251,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            modified(resolve(&event, &directory()))
+            modified(decide(&event, &directory()))
                 .friendly_name
                 .as_deref(),
             Some("Bobby Shaftoe")
@@ -245,7 +265,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            modified(resolve(&event, &directory()))
+            modified(decide(&event, &directory()))
                 .friendly_name
                 .as_deref(),
             Some("Bobby Shaftoe")
@@ -262,7 +282,7 @@ mod tests {
         ] {
             let event = envelope(event_type, &[("MessagingBinding.Address", "+14155550001")]);
             assert_eq!(
-                resolve(&event, &directory()).reply,
+                decide(&event, &directory()).reply,
                 PreReply::Accept,
                 "{event_type}"
             );

@@ -256,6 +256,24 @@ impl Envelope {
         serde_json::from_slice(payload)
     }
 
+    /// Decodes an envelope keeping only the parameters named in `wanted`: the others are
+    /// skipped without being copied. For consumers that read a few parameters of every message
+    /// (the resolvers' pre-event rules); the result equals [`Envelope::from_slice`]'s with the
+    /// other parameters removed.
+    ///
+    /// # Errors
+    /// When the payload is not an envelope's JSON.
+    pub fn from_slice_with_params(
+        payload: &[u8],
+        wanted: &[&str],
+    ) -> Result<Envelope, serde_json::Error> {
+        use serde::de::DeserializeSeed;
+        let mut deserializer = serde_json::Deserializer::from_slice(payload);
+        let envelope = selective::EnvelopeSeed(wanted).deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(envelope)
+    }
+
     /// Encodes the envelope as its JSON payload.
     pub fn to_vec(&self) -> Vec<u8> {
         // Serialising strings and maps of strings cannot fail.
@@ -265,6 +283,197 @@ impl Envelope {
     /// `ConversationSid` when present and not empty.
     pub fn conversation_sid(&self) -> Option<&str> {
         self.params.non_empty("ConversationSid")
+    }
+}
+
+/// The seeds behind [`Envelope::from_slice_with_params`].
+mod selective {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    use super::{Envelope, ParamValue, Params};
+
+    /// The envelope's fields; anything else is skipped, as the derived decoder does.
+    #[derive(Deserialize)]
+    #[serde(field_identifier, rename_all = "snake_case")]
+    enum Field {
+        EventType,
+        AccountSid,
+        ReceivedAt,
+        IdempotencyToken,
+        Params,
+        #[serde(other)]
+        Other,
+    }
+
+    pub(super) struct EnvelopeSeed<'w>(pub(super) &'w [&'w str]);
+
+    impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+        type Value = Envelope;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Envelope, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+        type Value = Envelope;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an envelope")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+            let (mut event_type, mut account_sid, mut received_at) = (None, None, None);
+            let (mut idempotency_token, mut params) = (None, None);
+            let (mut saw_account_sid, mut saw_token) = (false, false);
+            while let Some(field) = map.next_key::<Field>()? {
+                match field {
+                    Field::EventType if event_type.is_some() => {
+                        return Err(de::Error::duplicate_field("event_type"));
+                    }
+                    Field::AccountSid if saw_account_sid => {
+                        return Err(de::Error::duplicate_field("account_sid"));
+                    }
+                    Field::ReceivedAt if received_at.is_some() => {
+                        return Err(de::Error::duplicate_field("received_at"));
+                    }
+                    Field::IdempotencyToken if saw_token => {
+                        return Err(de::Error::duplicate_field("idempotency_token"));
+                    }
+                    Field::Params if params.is_some() => {
+                        return Err(de::Error::duplicate_field("params"));
+                    }
+                    Field::EventType => event_type = Some(map.next_value()?),
+                    Field::AccountSid => {
+                        saw_account_sid = true;
+                        account_sid = map.next_value()?;
+                    }
+                    Field::ReceivedAt => received_at = Some(map.next_value()?),
+                    Field::IdempotencyToken => {
+                        saw_token = true;
+                        idempotency_token = map.next_value()?;
+                    }
+                    Field::Params => params = Some(map.next_value_seed(ParamsSeed(self.0))?),
+                    Field::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(Envelope {
+                event_type: event_type.ok_or_else(|| de::Error::missing_field("event_type"))?,
+                account_sid,
+                received_at: received_at.ok_or_else(|| de::Error::missing_field("received_at"))?,
+                idempotency_token,
+                params: params.ok_or_else(|| de::Error::missing_field("params"))?,
+            })
+        }
+    }
+
+    struct ParamsSeed<'w>(&'w [&'w str]);
+
+    impl<'de> DeserializeSeed<'de> for ParamsSeed<'_> {
+        type Value = Params;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Params, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ParamsSeed<'_> {
+        type Value = Params;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of parameters")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+            let mut kept = BTreeMap::new();
+            while let Some(wanted) = map.next_key_seed(NameSeed(self.0))? {
+                match wanted {
+                    Some(name) => {
+                        kept.insert(name.to_owned(), map.next_value::<ParamValue>()?);
+                    }
+                    // Still checked (a string or an array of strings), as the full decoder
+                    // does, but not copied.
+                    None => map.next_value::<Skipped>().map(|_| ())?,
+                }
+            }
+            Ok(Params(kept))
+        }
+    }
+
+    /// A parameter value that is not kept: a string or an array of strings, checked, not copied.
+    struct Skipped;
+
+    impl<'de> Deserialize<'de> for Skipped {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Skipped, D::Error> {
+            d.deserialize_any(SkippedVisitor { nested: false })
+        }
+    }
+
+    struct SkippedVisitor {
+        nested: bool,
+    }
+
+    impl<'de> Visitor<'de> for SkippedVisitor {
+        type Value = Skipped;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(if self.nested {
+                "a string"
+            } else {
+                "a string or an array of strings"
+            })
+        }
+
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
+            Ok(Skipped)
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
+            if self.nested {
+                return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+            }
+            while seq.next_element::<Element>()?.is_some() {}
+            Ok(Skipped)
+        }
+    }
+
+    /// One element of a skipped array: a string.
+    struct Element;
+
+    impl<'de> Deserialize<'de> for Element {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Element, D::Error> {
+            d.deserialize_str(SkippedVisitor { nested: true })
+                .map(|_| Element)
+        }
+    }
+
+    /// A parameter name: the wanted name it equals, or `None`, without copying it.
+    struct NameSeed<'w>(&'w [&'w str]);
+
+    impl<'de, 'w> DeserializeSeed<'de> for NameSeed<'w> {
+        type Value = Option<&'w str>;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de, 'w> Visitor<'de> for NameSeed<'w> {
+        type Value = Option<&'w str>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a parameter name")
+        }
+
+        fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+            Ok(self.0.iter().find(|wanted| **wanted == name).copied())
+        }
     }
 }
 
@@ -318,6 +527,38 @@ mod tests {
     }
 
     #[test]
+    fn selective_decoding_refuses_what_full_decoding_refuses() {
+        let head = r#""event_type":"e","received_at":"t""#;
+        let cases = [
+            format!("{{{head},\"params\":{{}}}}"),
+            format!("{{{head},\"params\":{{\"A\":\"1\",\"B\":[\"1\",\"2\"]}}}}"),
+            format!("{{{head},\"params\":{{\"B\":5}}}}"),
+            format!("{{{head},\"params\":{{\"B\":[5]}}}}"),
+            format!("{{{head},\"params\":{{\"B\":[[\"x\"]]}}}}"),
+            format!("{{{head},\"params\":{{\"B\":null}}}}"),
+            format!("{{{head},\"params\":{{\"A\":{{}}}}}}"),
+            format!("{{{head},\"params\":[]}}"),
+            format!("{{{head}}}"),
+            format!("{{\"event_type\":\"e\",\"params\":{{}}}}"),
+            format!("{{{head},\"event_type\":\"f\",\"params\":{{}}}}"),
+            format!("{{{head},\"account_sid\":null,\"account_sid\":null,\"params\":{{}}}}"),
+            format!("{{{head},\"extra\":[1,{{}}],\"params\":{{}}}}"),
+            format!("{{{head},\"account_sid\":7,\"params\":{{}}}}"),
+            format!("{{{head},\"params\":{{}}}} trailing"),
+            format!("{{{head},\"params\":{{\"B\":\"\\u00e9\\n\"}}}}"),
+        ];
+        for case in &cases {
+            let full = Envelope::from_slice(case.as_bytes());
+            let selective = Envelope::from_slice_with_params(case.as_bytes(), &["A"]);
+            assert_eq!(selective.is_ok(), full.is_ok(), "{case}");
+            if let Ok(mut full) = full {
+                full.params.0.retain(|name, _| name == "A");
+                assert_eq!(selective.unwrap(), full, "{case}");
+            }
+        }
+    }
+
+    #[test]
     fn envelope_round_trips() {
         let envelope = sample();
         assert_eq!(Envelope::from_slice(&envelope.to_vec()).unwrap(), envelope);
@@ -364,6 +605,31 @@ mod properties {
                 params: Params::from_pairs(pairs),
             };
             prop_assert_eq!(Envelope::from_slice(&envelope.to_vec()).unwrap(), envelope);
+        }
+
+        /// Decoding only some parameters gives the full decoding with the others removed.
+        #[test]
+        fn selective_decoding_matches(pairs in proptest::collection::vec(("[A-Ca-c.]{1,2}", ".{0,8}"), 0..24), wanted in proptest::collection::vec("[A-Ca-c.]{1,2}", 0..4)) {
+            let envelope = Envelope {
+                event_type: "onConversationAdd".into(),
+                account_sid: None,
+                received_at: "2026-11-25T10:00:00.000Z".into(),
+                idempotency_token: Some("t".into()),
+                params: Params::from_pairs(pairs),
+            };
+            let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let mut expected = envelope.clone();
+            expected.params.0.retain(|name, _| wanted.contains(&name.as_str()));
+            prop_assert_eq!(Envelope::from_slice_with_params(&envelope.to_vec(), &wanted).unwrap(), expected);
+        }
+
+        /// Whatever the bytes, selective decoding fails exactly when full decoding fails.
+        #[test]
+        fn selective_decoding_refuses_what_full_decoding_refuses(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            prop_assert_eq!(
+                Envelope::from_slice_with_params(&bytes, &["A"]).is_ok(),
+                Envelope::from_slice(&bytes).is_ok()
+            );
         }
 
         /// The borrowed encoder writes exactly what the owned envelope writes.
