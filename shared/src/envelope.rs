@@ -539,7 +539,7 @@ mod tests {
             format!("{{{head},\"params\":{{\"A\":{{}}}}}}"),
             format!("{{{head},\"params\":[]}}"),
             format!("{{{head}}}"),
-            format!("{{\"event_type\":\"e\",\"params\":{{}}}}"),
+            r#"{"event_type":"e","params":{}}"#.to_owned(),
             format!("{{{head},\"event_type\":\"f\",\"params\":{{}}}}"),
             format!("{{{head},\"account_sid\":null,\"account_sid\":null,\"params\":{{}}}}"),
             format!("{{{head},\"extra\":[1,{{}}],\"params\":{{}}}}"),
