@@ -117,6 +117,8 @@ pub struct CacheSettings {
     pub bucket: String,
     /// How long an answer is kept.
     pub ttl: Duration,
+    /// The bucket's size limit; the oldest answers go first.
+    pub max_bytes: i64,
 }
 
 /// How long a cache lookup may take before the request goes on without it.
@@ -190,11 +192,11 @@ impl NatsBroker {
         loop {
             // In memory: answers live for minutes and are only an optimisation, so they need no
             // disk write on the pre-event path.
-            let opened = crate::nats::open_kv_bucket(
+            let opened = crate::nats::open_cache_bucket(
                 &self.jetstream,
                 &settings.bucket,
                 settings.ttl,
-                stream::StorageType::Memory,
+                settings.max_bytes,
             );
             match opened.await {
                 Ok(store) => {

@@ -62,6 +62,10 @@ pub struct Config {
     /// (default: `<SUBJECT_PREFIX>-pre-answers`).
     #[arg(long, env = "PRE_EVENT_CACHE_BUCKET")]
     pub pre_event_cache_bucket: Option<String>,
+    /// The most memory the answer cache may take on the NATS server, in bytes; when full, the
+    /// oldest answers make room (at least 1024).
+    #[arg(long, env = "PRE_EVENT_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub pre_event_cache_max_bytes: u64,
     /// How long a post-event waits for JetStream's PubAck, in milliseconds.
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 3_000)]
     pub publish_timeout_ms: u64,
@@ -133,6 +137,12 @@ impl Config {
                 "PRE_EVENT_CACHE_BUCKET {bucket:?} is not a valid name"
             )));
         }
+        if !(1024..=i64::MAX as u64).contains(&self.pre_event_cache_max_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "PRE_EVENT_CACHE_MAX_BYTES {} is below 1024",
+                self.pre_event_cache_max_bytes
+            )));
+        }
         if !subject::is_token(&self.stream_name) {
             return Err(ConfigError::Invalid(format!(
                 "STREAM_NAME {:?} is not a valid name",
@@ -161,6 +171,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| format!("{}-pre-answers", self.subject_prefix)),
             ttl: Duration::from_secs(self.pre_event_cache_ttl_secs),
+            max_bytes: self.pre_event_cache_max_bytes as i64,
         })
     }
 
@@ -207,6 +218,18 @@ mod tests {
         );
         config.pre_event_timeout_ms = 4_999;
         assert!(config.validate().unwrap().is_some());
+    }
+
+    #[test]
+    fn rejects_a_tiny_answer_cache() {
+        let mut config = Config::for_test("nats://127.0.0.1:1", "https://x.example", "t");
+        config.pre_event_cache_max_bytes = 1023;
+        assert!(matches!(
+            config.validate().unwrap_err(),
+            ConfigError::Invalid(message) if message.contains("PRE_EVENT_CACHE_MAX_BYTES")
+        ));
+        config.pre_event_cache_max_bytes = 1024;
+        assert!(config.validate().is_ok());
     }
 
     #[test]

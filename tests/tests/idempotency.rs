@@ -106,3 +106,47 @@ async fn retries_get_the_same_answer_from_any_replica() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn the_answer_cache_is_bounded_and_keeps_the_newest() {
+    const LIMIT: u64 = 4096;
+    let nats = NatsServer::start();
+    let mut config = ingress_config(&nats.url());
+    config.pre_event_cache_max_bytes = LIMIT;
+    let ingress = spawn_ingress(config).await;
+    ingress.wait_ready().await;
+    let js = jetstream::new(connect(&nats.url()).await);
+    let store = eventually(WAIT, "the answer cache bucket", || async {
+        js.get_key_value(BUCKET).await.ok()
+    })
+    .await;
+    let asked = counting_responder(&nats.url()).await;
+
+    // Far more answers than fit: every webhook is still answered by a resolver.
+    for n in 1..=200 {
+        assert_eq!(
+            name(&ingress, Some(&format!("token-{n}")), 0).await,
+            format!("answer-{n}")
+        );
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 200);
+    let key = |n: u32| hex::encode(Sha256::digest(format!("token-{n}").as_bytes()));
+    eventually(WAIT, "the newest answer to be cached", || {
+        let store = store.clone();
+        async move { store.get(key(200)).await.ok().flatten() }
+    })
+    .await;
+    let mut stream = js.get_stream(format!("KV_{BUCKET}")).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.max_bytes, LIMIT as i64);
+    assert!(
+        info.state.bytes <= LIMIT,
+        "{} bytes stored",
+        info.state.bytes
+    );
+    assert!(info.state.messages < 200, "the oldest answers were dropped");
+    assert_eq!(store.get(key(1)).await.unwrap(), None);
+    // A retry of a recent webhook is still answered from the cache.
+    assert_eq!(name(&ingress, Some("token-200"), 1).await, "answer-200");
+    assert_eq!(asked.load(Ordering::SeqCst), 200);
+}
