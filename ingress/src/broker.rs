@@ -189,6 +189,7 @@ impl NatsBroker {
     /// Opens the answer cache's bucket (retrying until NATS allows it); until then answers are
     /// neither looked up nor stored.
     pub async fn open_cache(&self, settings: CacheSettings) {
+        let mut warned = false;
         loop {
             // In memory: answers live for minutes and are only an optimisation, so they need no
             // disk write on the pre-event path.
@@ -203,6 +204,13 @@ impl NatsBroker {
                     tracing::info!(bucket = %settings.bucket, ttl_secs = settings.ttl.as_secs(), "pre-event answer cache ready");
                     let _ = self.cache.set(store);
                     return;
+                }
+                // Said once when NATS is up and still refuses (resources, permissions): until
+                // then retries are not answered from the cache.
+                Err(err) if self.connected() && !warned => {
+                    warned = true;
+                    tracing::warn!(bucket = %settings.bucket, cause = %err, "cannot open the pre-event answer cache; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(err) => {
                     tracing::debug!(bucket = %settings.bucket, cause = %err, "answer cache not ready; retrying");

@@ -150,3 +150,43 @@ async fn the_answer_cache_is_bounded_and_keeps_the_newest() {
     assert_eq!(name(&ingress, Some("token-200"), 1).await, "answer-200");
     assert_eq!(asked.load(Ordering::SeqCst), 200);
 }
+
+#[tokio::test]
+async fn an_answer_cache_made_by_an_older_version_gets_its_limits() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(connect(&nats.url()).await);
+    // The layout of earlier versions: no size limit, new writes refused when full.
+    frontline_ingress::nats::open_kv_bucket(
+        &js,
+        BUCKET,
+        Duration::from_secs(300),
+        jetstream::stream::StorageType::Memory,
+    )
+    .await
+    .unwrap();
+    let ingress = spawn_ingress(ingress_config(&nats.url())).await;
+    ingress.wait_ready().await;
+    let config = eventually(WAIT, "the bucket's limits brought up to date", || {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream(format!("KV_{BUCKET}")).await.ok()?;
+            let config = stream.info().await.ok()?.config.clone();
+            (config.max_bytes == 64 * 1024 * 1024).then_some(config)
+        }
+    })
+    .await;
+    assert_eq!(config.discard, jetstream::stream::DiscardPolicy::Old);
+    // And it serves: an answer is cached and given to a retry.
+    let asked = counting_responder(&nats.url()).await;
+    assert_eq!(name(&ingress, Some("old-bucket"), 0).await, "answer-1");
+    let store = js.get_key_value(BUCKET).await.unwrap();
+    let key = hex::encode(Sha256::digest(b"old-bucket"));
+    eventually(WAIT, "the answer to be cached", || {
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.get(key).await.ok().flatten() }
+    })
+    .await;
+    assert_eq!(name(&ingress, Some("old-bucket"), 1).await, "answer-1");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
