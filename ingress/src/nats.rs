@@ -106,6 +106,21 @@ impl NatsArgs {
     }
 }
 
+/// Waits until the server has processed everything `client` sent before (a subscription, say):
+/// a request to a subject nobody listens on, which the server answers "no responders" only after
+/// the commands before it. `Client::flush` only writes them to the socket.
+///
+/// # Errors
+/// When the server does not answer within two seconds, or the client is not connected.
+pub async fn round_trip(client: &Client) -> Result<(), async_nats::RequestError> {
+    let request = async_nats::Request::new().timeout(Some(Duration::from_secs(2)));
+    match client.send_request(client.new_inbox(), request).await {
+        Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Err(err) => Err(err),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Quick first retries (a restarted server is back within seconds), capped at two seconds.
 fn reconnect_delay(attempts: usize) -> Duration {
     Duration::from_millis((attempts as u64 * 100).clamp(50, 2_000))

@@ -142,8 +142,11 @@ pub async fn run(
     ));
     let flusher = (client.clone(), readiness.clone());
     tokio::spawn(async move {
-        // The subscription counts once the server has it: a flush round trip after subscribing.
-        while flusher.0.flush().await.is_err() {
+        // The subscription counts once the server has it: a round trip after subscribing.
+        while frontline_ingress::nats::round_trip(&flusher.0)
+            .await
+            .is_err()
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         flusher.1.subscribed.store(true, Ordering::Release);

@@ -361,7 +361,9 @@ where
         )
         .await
         .expect("subscribe");
-    client.flush().await.expect("flush");
+    frontline_ingress::nats::round_trip(&client)
+        .await
+        .expect("the server has the subscription");
     let (counter, reply) = (seen.clone(), std::sync::Arc::new(reply));
     tokio::spawn(async move {
         while let Some(message) = subscriber.next().await {
