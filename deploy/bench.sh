@@ -97,6 +97,9 @@ cpu_rows+=("$(cpu_row "pre-events" "127.0.0.1:$INGRESS_PORT" pre "$INGRESS_PID" 
 cpu_rows+=("$(cpu_row "post-events" "127.0.0.1:$INGRESS_PORT" post "$INGRESS_PID" "$RESOLVER_PID")")
 cpu_rows+=("$(cpu_row "minimal pipeline, pre-events" "127.0.0.1:$MINIMAL_PORT" pre "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID")")
 cpu_rows+=("$(cpu_row "minimal pipeline, post-events" "127.0.0.1:$MINIMAL_PORT" post "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID")")
+# The runs above wrote gigabytes to the stream's files: let the kernel write them out first, so
+# the latency runs measure the pipeline rather than the page cache's writeback of earlier runs.
+sync
 echo "open loop: 2000 and 5000 req/s"
 for rate in 2000 5000; do
     rows+=("$(opened pre "$rate" "pre-events")")
