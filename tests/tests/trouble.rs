@@ -353,3 +353,38 @@ async fn a_deleted_stream_is_created_again() {
     );
     ingress.wait_ready().await;
 }
+
+/// What readiness rests on: once `round_trip` returns, the server routes to a subscription just
+/// made, so a request from another connection never meets "no responders". (`Client::flush`
+/// alone does not promise that: it only writes to the socket.)
+#[tokio::test]
+async fn a_subscription_is_routable_once_round_trip_returns() {
+    use futures::StreamExt;
+    let nats = NatsServer::start();
+    let (listener, asker) = (connect(&nats.url()).await, connect(&nats.url()).await);
+    for n in 0..200 {
+        let subject = format!("probe.{n}");
+        let mut subscriber = listener.subscribe(subject.clone()).await.unwrap();
+        frontline_ingress::nats::round_trip(&listener)
+            .await
+            .unwrap();
+        let answering = listener.clone();
+        let answerer = tokio::spawn(async move {
+            if let Some(message) = subscriber.next().await {
+                let _ = answering
+                    .publish(message.reply.unwrap(), "pong".into())
+                    .await;
+            }
+        });
+        let answer = asker.request(subject, "ping".into()).await;
+        answerer.abort();
+        assert_eq!(
+            answer
+                .expect("the subscription is routable")
+                .payload
+                .as_ref(),
+            b"pong",
+            "probe {n}"
+        );
+    }
+}
