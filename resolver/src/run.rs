@@ -140,16 +140,10 @@ pub async fn run(
         directory.clone(),
         metrics.clone(),
     ));
-    let flusher = (client.clone(), readiness.clone());
+    let (subscribed_client, subscribed) = (client.clone(), readiness.clone());
     tokio::spawn(async move {
-        // The subscription counts once the server has it: a round trip after subscribing.
-        while frontline_ingress::nats::round_trip(&flusher.0)
-            .await
-            .is_err()
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        flusher.1.subscribed.store(true, Ordering::Release);
+        confirm_subscribed(&subscribed_client).await;
+        subscribed.subscribed.store(true, Ordering::Release);
     });
     tracing::info!(subject = %subjects.pre_wildcard(), queue_group = QUEUE_GROUP, "resolver started");
 
@@ -211,6 +205,28 @@ async fn finish(admin: tokio::task::JoinHandle<()>) -> Result<(), RunError> {
     let _ = admin.await;
     tracing::info!("resolver stopped");
     Ok(())
+}
+
+/// Returns once the server has the pre-event subscription: after a round trip through it, made
+/// after subscribing. A user allowed to publish only replies (NATS `allow_responses`) cannot make
+/// one; after three failed tries while connected, a flush has to do.
+async fn confirm_subscribed(client: &async_nats::Client) {
+    let mut failures = 0;
+    loop {
+        match frontline_ingress::nats::round_trip(client).await {
+            Ok(()) => return,
+            Err(err) if client.connection_state() == State::Connected => {
+                failures += 1;
+                if failures >= 3 {
+                    tracing::warn!(cause = %err, "no round trip through NATS (publish permissions?); counting the subscription after a flush");
+                    let _ = client.flush().await;
+                    return;
+                }
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The directory from a file, or from a KV bucket (retried until NATS allows it, then watched).

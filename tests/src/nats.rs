@@ -14,6 +14,7 @@ pub struct NatsServer {
     dir: TempDir,
     child: Option<Child>,
     port: u16,
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -27,6 +28,26 @@ impl NatsServer {
             dir,
             child: None,
             port: 0,
+            config: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts a server on a random port with a configuration file's `contents` (accounts,
+    /// users, permissions); listen address, port and store still come from the harness.
+    ///
+    /// # Panics
+    /// As [`NatsServer::start`].
+    pub fn start_with_config(contents: &str) -> NatsServer {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("nats.conf");
+        std::fs::write(&path, contents).expect("a configuration file");
+        let mut server = NatsServer {
+            dir,
+            child: None,
+            port: 0,
+            config: Some(path),
         };
         server.spawn();
         server
@@ -40,6 +61,7 @@ impl NatsServer {
             dir,
             child: None,
             port,
+            config: None,
         }
     }
 
@@ -83,7 +105,11 @@ impl NatsServer {
         };
         let log =
             std::fs::File::create(self.dir.path().join("nats-server.log")).expect("a log file");
-        let child = Command::new(nats_server_binary())
+        let mut command = Command::new(nats_server_binary());
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(self.dir.path().join("store"))
             .arg("--ports_file_dir")

@@ -97,3 +97,43 @@ async fn every_pre_event_type_is_answered_by_a_resolver() {
         "{metrics}"
     );
 }
+
+/// A resolver whose NATS user may only subscribe to pre-events and answer them (`allow_responses`,
+/// the least privilege NATS offers a responder) still becomes ready and answers.
+#[tokio::test]
+async fn a_resolver_with_least_privilege_becomes_ready_and_answers() {
+    use frontline_tests::nats::NatsServer;
+    use frontline_tests::stack::{ready_ingress, resolver_config, spawn_resolver};
+    let nats = NatsServer::start_with_config(
+        r#"
+        accounts {
+          APP {
+            jetstream: enabled
+            users: [
+              { user: ingress, password: ingress }
+              { user: resolver, password: resolver, permissions: {
+                  subscribe: ["frontline.pre.>"],
+                  publish: { deny: [">"] },
+                  allow_responses: true
+              } }
+            ]
+          }
+        }
+        "#,
+    );
+    let login = |nats: &mut frontline_ingress::nats::NatsArgs, user: &str| {
+        nats.user = Some(user.to_owned());
+        nats.password = Some(frontline_ingress::secret::Secret::new(user));
+    };
+    let ingress = ready_ingress(&nats.url(), |config| login(&mut config.nats, "ingress")).await;
+    let mut config = resolver_config(&nats.url());
+    login(&mut config.nats, "resolver");
+    let resolver = spawn_resolver(config).await;
+    resolver.wait_ready().await;
+    let answer = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["friendly_name"], "Bobby Shaftoe");
+}
