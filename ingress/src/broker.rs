@@ -205,15 +205,15 @@ impl NatsBroker {
                     let _ = self.cache.set(store);
                     return;
                 }
-                // Said once when NATS is up and still refuses (resources, permissions): until
-                // then retries are not answered from the cache.
-                Err(err) if self.connected() && !warned => {
-                    warned = true;
-                    tracing::warn!(bucket = %settings.bucket, cause = %err, "cannot open the pre-event answer cache; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
                 Err(err) => {
-                    tracing::debug!(bucket = %settings.bucket, cause = %err, "answer cache not ready; retrying");
+                    // Said once when NATS is up and still refuses (resources, permissions):
+                    // until then retries are not answered from the cache.
+                    if self.connected() && !warned {
+                        warned = true;
+                        tracing::warn!(bucket = %settings.bucket, cause = %err, "cannot open the pre-event answer cache; retrying");
+                    } else {
+                        tracing::debug!(bucket = %settings.bucket, cause = %err, "answer cache not ready; retrying");
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

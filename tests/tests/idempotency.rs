@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, kv};
 use frontline_shared::{Modification, PreReply};
 use frontline_tests::nats::NatsServer;
 use frontline_tests::stack::{Ingress, connect, ingress_config, responder, spawn_ingress};
@@ -48,6 +48,20 @@ async fn name(ingress: &Ingress, token: Option<&str>, retry: u32) -> String {
         .to_owned()
 }
 
+/// The answer cache's bucket, once an ingress has opened it.
+async fn answer_cache(js: &jetstream::Context) -> kv::Store {
+    eventually(WAIT, "the answer cache bucket", || async {
+        js.get_key_value(BUCKET).await.ok()
+    })
+    .await
+}
+
+/// The cached answer to the webhook with idempotency token `token`, if any.
+async fn cached(store: &kv::Store, token: &str) -> Option<bytes::Bytes> {
+    let key = hex::encode(Sha256::digest(token.as_bytes()));
+    store.get(&key).await.ok().flatten()
+}
+
 #[tokio::test]
 async fn retries_get_the_same_answer_from_any_replica() {
     let nats = NatsServer::start();
@@ -56,18 +70,11 @@ async fn retries_get_the_same_answer_from_any_replica() {
     first.wait_ready().await;
     second.wait_ready().await;
     let js = jetstream::new(connect(&nats.url()).await);
-    let store = eventually(WAIT, "the answer cache bucket", || async {
-        js.get_key_value(BUCKET).await.ok()
-    })
-    .await;
-    let cached = |token: &str| {
-        let (store, key) = (store.clone(), hex::encode(Sha256::digest(token.as_bytes())));
-        async move { store.get(&key).await.ok().flatten() }
-    };
+    let store = answer_cache(&js).await;
 
     // No resolver yet: the fallback, which is not remembered.
     assert_eq!(name(&first, Some("retry-0"), 0).await, "");
-    assert!(cached("retry-0").await.is_none());
+    assert!(cached(&store, "retry-0").await.is_none());
 
     let asked = counting_responder(&nats.url()).await;
     assert_eq!(
@@ -75,7 +82,10 @@ async fn retries_get_the_same_answer_from_any_replica() {
         "answer-1",
         "a retry after a fallback is asked again"
     );
-    eventually(WAIT, "the answer to be cached", || cached("retry-0")).await;
+    eventually(WAIT, "the answer to be cached", || {
+        cached(&store, "retry-0")
+    })
+    .await;
     assert_eq!(
         name(&second, Some("retry-0"), 2).await,
         "answer-1",
@@ -116,10 +126,7 @@ async fn the_answer_cache_is_bounded_and_keeps_the_newest() {
     let ingress = spawn_ingress(config).await;
     ingress.wait_ready().await;
     let js = jetstream::new(connect(&nats.url()).await);
-    let store = eventually(WAIT, "the answer cache bucket", || async {
-        js.get_key_value(BUCKET).await.ok()
-    })
-    .await;
+    let store = answer_cache(&js).await;
     let asked = counting_responder(&nats.url()).await;
 
     // Far more answers than fit: every webhook is still answered by a resolver.
@@ -130,10 +137,8 @@ async fn the_answer_cache_is_bounded_and_keeps_the_newest() {
         );
     }
     assert_eq!(asked.load(Ordering::SeqCst), 200);
-    let key = |n: u32| hex::encode(Sha256::digest(format!("token-{n}").as_bytes()));
     eventually(WAIT, "the newest answer to be cached", || {
-        let store = store.clone();
-        async move { store.get(key(200)).await.ok().flatten() }
+        cached(&store, "token-200")
     })
     .await;
     let mut stream = js.get_stream(format!("KV_{BUCKET}")).await.unwrap();
@@ -145,7 +150,7 @@ async fn the_answer_cache_is_bounded_and_keeps_the_newest() {
         info.state.bytes
     );
     assert!(info.state.messages < 200, "the oldest answers were dropped");
-    assert_eq!(store.get(key(1)).await.unwrap(), None);
+    assert_eq!(cached(&store, "token-1").await, None);
     // A retry of a recent webhook is still answered from the cache.
     assert_eq!(name(&ingress, Some("token-200"), 1).await, "answer-200");
     assert_eq!(asked.load(Ordering::SeqCst), 200);
@@ -179,12 +184,9 @@ async fn an_answer_cache_made_by_an_older_version_gets_its_limits() {
     // And it serves: an answer is cached and given to a retry.
     let asked = counting_responder(&nats.url()).await;
     assert_eq!(name(&ingress, Some("old-bucket"), 0).await, "answer-1");
-    let store = js.get_key_value(BUCKET).await.unwrap();
-    let key = hex::encode(Sha256::digest(b"old-bucket"));
+    let store = answer_cache(&js).await;
     eventually(WAIT, "the answer to be cached", || {
-        let store = store.clone();
-        let key = key.clone();
-        async move { store.get(key).await.ok().flatten() }
+        cached(&store, "old-bucket")
     })
     .await;
     assert_eq!(name(&ingress, Some("old-bucket"), 1).await, "answer-1");

@@ -40,37 +40,28 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        // The optional fields are `Some(None)` once seen as `null`, so a repeat is caught.
         let (mut event_type, mut account_sid, mut received_at) = (None, None, None);
         let (mut idempotency_token, mut params) = (None, None);
-        let (mut saw_account_sid, mut saw_token) = (false, false);
         while let Some(field) = map.next_key::<Field>()? {
             match field {
-                Field::EventType if event_type.is_some() => {
-                    return Err(de::Error::duplicate_field("event_type"));
-                }
-                Field::AccountSid if saw_account_sid => {
-                    return Err(de::Error::duplicate_field("account_sid"));
-                }
-                Field::ReceivedAt if received_at.is_some() => {
-                    return Err(de::Error::duplicate_field("received_at"));
-                }
-                Field::IdempotencyToken if saw_token => {
-                    return Err(de::Error::duplicate_field("idempotency_token"));
-                }
-                Field::Params if params.is_some() => {
-                    return Err(de::Error::duplicate_field("params"));
-                }
-                Field::EventType => event_type = Some(map.next_value()?),
-                Field::AccountSid => {
-                    saw_account_sid = true;
-                    account_sid = map.next_value()?;
-                }
-                Field::ReceivedAt => received_at = Some(map.next_value()?),
+                Field::EventType => once(&mut event_type, "event_type", map.next_value()?)?,
+                Field::AccountSid => once(&mut account_sid, "account_sid", map.next_value()?)?,
+                Field::ReceivedAt => once(&mut received_at, "received_at", map.next_value()?)?,
                 Field::IdempotencyToken => {
-                    saw_token = true;
-                    idempotency_token = map.next_value()?;
+                    once(
+                        &mut idempotency_token,
+                        "idempotency_token",
+                        map.next_value()?,
+                    )?;
                 }
-                Field::Params => params = Some(map.next_value_seed(ParamsSeed(self.0))?),
+                Field::Params => {
+                    once(
+                        &mut params,
+                        "params",
+                        map.next_value_seed(ParamsSeed(self.0))?,
+                    )?;
+                }
                 Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -78,11 +69,20 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         }
         Ok(Envelope {
             event_type: event_type.ok_or_else(|| de::Error::missing_field("event_type"))?,
-            account_sid,
+            account_sid: account_sid.flatten(),
             received_at: received_at.ok_or_else(|| de::Error::missing_field("received_at"))?,
-            idempotency_token,
+            idempotency_token: idempotency_token.flatten(),
             params: params.ok_or_else(|| de::Error::missing_field("params"))?,
         })
+    }
+}
+
+/// Fills `slot` with the value of field `name`, refusing a field given twice (as the derived
+/// decoder does).
+fn once<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), E> {
+    match slot.replace(value) {
+        Some(_) => Err(E::duplicate_field(name)),
+        None => Ok(()),
     }
 }
 

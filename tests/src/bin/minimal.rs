@@ -1,7 +1,8 @@
 //! `minimal`: the least a webhook-to-NATS pipeline can do, as a yardstick for the ingress in
-//! benchmarks. Hyper, an HMAC-SHA1 check of the form body, then either a NATS request to a
-//! responder that answers `{}` (pre-events) or a JetStream publish awaited for its PubAck
-//! (post-events). No metrics, no tracing, no envelope, no answer cache, no limits.
+//! benchmarks. Hyper, the HMAC-SHA1 check of the form body (the ingress's own
+//! `SignatureVerifier`), then either a NATS request to a responder that answers `{}`
+//! (pre-events) or a JetStream publish awaited for its PubAck (post-events). No metrics, no
+//! tracing, no envelope, no answer cache, no limits.
 //!
 //! ```text
 //! minimal serve 127.0.0.1:8098 nats://127.0.0.1:4222 TOKEN https://hooks.example.com
@@ -11,23 +12,20 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use base64::Engine;
 use bytes::Bytes;
+use frontline_ingress::signature::SignatureVerifier;
 use futures::StreamExt;
-use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sha1::Sha1;
 
 const PRE_EVENTS: [&str; 2] = ["onConversationAdd", "onMessageAdd"];
 
 struct State {
     nats: async_nats::Client,
     jetstream: async_nats::jetstream::Context,
-    token: String,
-    url: String,
+    verifier: SignatureVerifier,
 }
 
 #[tokio::main]
@@ -73,8 +71,7 @@ async fn serve(
     let state = Arc::new(State {
         nats,
         jetstream,
-        token: token.to_owned(),
-        url: format!("{public_url}/webhooks/conversations"),
+        verifier: SignatureVerifier::new(token.parse()?, public_url.parse()?),
     });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     loop {
@@ -107,19 +104,20 @@ async fn handle(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return status(400);
     };
-    let mut params: Vec<_> = form_urlencoded::parse(&body).collect();
-    params.sort_unstable();
-    let mut mac = Hmac::<Sha1>::new_from_slice(state.token.as_bytes()).expect("any key length");
-    mac.update(state.url.as_bytes());
-    for (name, value) in &params {
-        mac.update(name.as_bytes());
-        mac.update(value.as_bytes());
-    }
+    let params: Vec<_> = form_urlencoded::parse(&body).collect();
+    let signed: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
     let signature = parts
         .headers
         .get("x-twilio-signature")
-        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok());
-    if signature.is_none_or(|s| mac.verify_slice(&s).is_err()) {
+        .and_then(|v| v.to_str().ok());
+    if state
+        .verifier
+        .verify(parts.uri.path(), &signed, signature)
+        .is_err()
+    {
         return status(403);
     }
     let event = params
