@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use frontline_ingress::signature::{SignatureVerifier, sign};
-use frontline_ingress::webhook::{BodyKind, RawRequest, WebhookVerifier};
+use frontline_ingress::webhook::{BodyKind, RawRequest, WebhookReader};
 
 const ORIGIN: &str = "https://hooks.example.com";
 const PATH: &str = "/webhooks/conversations";
@@ -46,7 +46,7 @@ fn benches(c: &mut Criterion) {
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&params)
         .finish();
-    let webhooks = WebhookVerifier::new(Some(verifier.clone()));
+    let webhooks = WebhookReader::new(Some(verifier.clone()));
     let raw = RawRequest {
         path_and_query: PATH,
         body_kind: Some(BodyKind::Form),
@@ -55,10 +55,10 @@ fn benches(c: &mut Criterion) {
         idempotency_token: None,
     };
     c.bench_function("parse_and_verify_15_params", |b| {
-        b.iter(|| webhooks.verify(black_box(raw)).unwrap())
+        b.iter(|| webhooks.read(black_box(raw)).unwrap())
     });
 
-    let webhook = webhooks.verify(raw).unwrap();
+    let webhook = webhooks.read(raw).unwrap();
     c.bench_function("envelope_encode_15_params", |b| {
         b.iter(|| black_box(&webhook).envelope_json("2026-11-25T10:00:00.000Z"))
     });

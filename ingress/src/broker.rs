@@ -3,14 +3,16 @@
 //! JetStream publish with PubAck for post-events).
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, stream};
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
+
+use crate::cache::{AnswerCache, CacheSettings};
 
 /// Why a pre-event request got no reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -110,20 +112,6 @@ impl StreamSettings {
     }
 }
 
-/// The shared cache of pre-event answers: a KV bucket whose entries expire after `ttl`.
-#[derive(Debug, Clone)]
-pub struct CacheSettings {
-    /// The bucket.
-    pub bucket: String,
-    /// How long an answer is kept.
-    pub ttl: Duration,
-    /// The bucket's size limit; the oldest answers go first.
-    pub max_bytes: i64,
-}
-
-/// How long a cache lookup may take before the request goes on without it.
-const CACHE_LOOKUP_TIMEOUT: Duration = Duration::from_millis(250);
-
 /// The NATS broker.
 #[derive(Debug, Clone)]
 pub struct NatsBroker {
@@ -132,7 +120,7 @@ pub struct NatsBroker {
     stream_name: String,
     /// Signalled when a publish finds no stream (deleted, or a server that lost its store).
     stream_missing: Arc<Notify>,
-    cache: Arc<OnceLock<kv::Store>>,
+    cache: AnswerCache,
 }
 
 impl NatsBroker {
@@ -142,11 +130,11 @@ impl NatsBroker {
             .timeout(publish_timeout)
             .build(client.clone());
         NatsBroker {
+            cache: AnswerCache::new(client.clone()),
             client,
             jetstream,
             stream_name,
             stream_missing: Arc::default(),
-            cache: Arc::default(),
         }
     }
 
@@ -186,43 +174,9 @@ impl NatsBroker {
         }
     }
 
-    /// Opens the answer cache's bucket (retrying until NATS allows it); until then answers are
-    /// neither looked up nor stored.
+    /// Opens the answer cache's bucket (retrying until NATS allows it).
     pub async fn open_cache(&self, settings: CacheSettings) {
-        let mut warned = false;
-        loop {
-            // In memory: answers live for minutes and are only an optimisation, so they need no
-            // disk write on the pre-event path.
-            let opened = crate::nats::open_cache_bucket(
-                &self.jetstream,
-                &settings.bucket,
-                settings.ttl,
-                settings.max_bytes,
-            );
-            match opened.await {
-                Ok(store) => {
-                    tracing::info!(bucket = %settings.bucket, ttl_secs = settings.ttl.as_secs(), "pre-event answer cache ready");
-                    let _ = self.cache.set(store);
-                    return;
-                }
-                Err(err) => {
-                    // Said once when NATS is up and still refuses (resources, permissions):
-                    // until then retries are not answered from the cache.
-                    if self.connected() && !warned {
-                        warned = true;
-                        tracing::warn!(bucket = %settings.bucket, cause = %err, "cannot open the pre-event answer cache; retrying");
-                    } else {
-                        tracing::debug!(bucket = %settings.bucket, cause = %err, "answer cache not ready; retrying");
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
-    /// The client, to drain at shutdown.
-    pub fn client(&self) -> &Client {
-        &self.client
+        self.cache.open(&self.jetstream, settings).await;
     }
 
     fn connected(&self) -> bool {
@@ -284,30 +238,11 @@ impl Broker for NatsBroker {
     }
 
     async fn cached_answer(&self, key: &str) -> Option<Bytes> {
-        let store = self.cache.get()?;
-        if !self.connected() {
-            return None;
-        }
-        match tokio::time::timeout(CACHE_LOOKUP_TIMEOUT, store.get(key)).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(err)) => {
-                tracing::debug!(cause = %err, "answer cache lookup failed");
-                None
-            }
-            Err(_) => None,
-        }
+        self.cache.get(key).await
     }
 
     async fn cache_answer(&self, key: String, answer: Bytes) {
-        let Some(store) = self.cache.get() else {
-            return;
-        };
-        // A plain publish to the bucket's subject: stored by JetStream without the request
-        // waiting for (or paying a round trip for) the acknowledgement. Best effort by design.
-        let subject = format!("$KV.{}.{key}", store.name);
-        if let Err(err) = self.client.publish(subject, answer).await {
-            tracing::debug!(cause = %err, "storing an answer in the cache failed");
-        }
+        self.cache.put(key, answer).await;
     }
 
     async fn ready(&self) -> Result<(), String> {

@@ -7,10 +7,11 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use frontline_shared::subject::{self, Subjects};
 
-use crate::nats::NatsArgs;
-use crate::secret::Tokens;
+use crate::cache::CacheSettings;
 use crate::signature::{PublicUrl, SignatureVerifier};
-use crate::telemetry::TelemetryArgs;
+use frontline_runtime::nats::NatsArgs;
+use frontline_runtime::secret::Tokens;
+use frontline_runtime::telemetry::TelemetryArgs;
 
 /// What a pre-event gets when no resolver answers in time (or NATS is down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,8 +165,8 @@ impl Config {
     }
 
     /// The answer cache's settings, `None` when it is off.
-    pub fn cache(&self) -> Option<crate::broker::CacheSettings> {
-        (self.pre_event_cache_ttl_secs > 0).then(|| crate::broker::CacheSettings {
+    pub fn cache(&self) -> Option<CacheSettings> {
+        (self.pre_event_cache_ttl_secs > 0).then(|| CacheSettings {
             bucket: self
                 .pre_event_cache_bucket
                 .clone()

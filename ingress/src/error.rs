@@ -1,10 +1,9 @@
 //! The one error type of the webhook path and the one place it becomes an HTTP answer. Every
 //! rejection is logged here with structured fields; the body is always empty.
 
-use bytes::Bytes;
-use http::{Response, StatusCode, header};
-use http_body_util::Full;
+use http::{StatusCode, header};
 
+use crate::response::{HttpResponse, empty};
 use crate::signature::SignatureError;
 
 /// Why a webhook request was not handed to NATS.
@@ -50,7 +49,7 @@ impl Rejection {
     }
 
     /// Logs the cause and builds the empty-bodied answer.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> HttpResponse {
         let status = self.status();
         tracing::warn!(status = status.as_u16(), cause = %self, "webhook rejected");
         let mut response = empty(status);
@@ -61,21 +60,4 @@ impl Rejection {
         }
         response
     }
-}
-
-/// An answer with no body.
-pub fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-/// A 200 answer with a JSON body.
-pub fn json(body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
 }

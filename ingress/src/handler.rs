@@ -9,32 +9,30 @@ use async_nats::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use frontline_shared::subject::Subjects;
 use frontline_shared::{EventKind, EventType, PreReply, headers};
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use sha2::{Digest, Sha256};
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
 
 use crate::broker::{Broker, PublishError, Stored};
+use crate::cache::{self, CachedAnswer};
 use crate::config::Fallback;
-use crate::error::{Rejection, empty, json};
+use crate::error::Rejection;
 use crate::metrics::{IngressMetrics, Outcome, PathKind};
-use crate::telemetry;
-use crate::webhook::{BodyKind, RawRequest, Webhook, WebhookVerifier};
+use crate::response::{HttpResponse, empty, json};
+use crate::webhook::{BodyKind, RawRequest, Webhook, WebhookReader};
+use frontline_runtime::telemetry;
 
 /// The one webhook route.
 pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
 
-/// An HTTP answer.
-pub type HttpResponse = Response<Full<Bytes>>;
-
-/// What the webhook handler needs, built once at start and shared by every request.
+/// The webhook handler: what every request needs, built once at start and shared.
 #[derive(Debug)]
-pub struct App<B> {
+pub struct WebhookHandler<B> {
     /// The broker seam.
     pub broker: B,
-    /// Signature checks.
-    pub verifier: WebhookVerifier,
+    /// Parameters and signature checks.
+    pub reader: WebhookReader,
     /// Subject builder for this deployment.
     pub subjects: Subjects,
     /// Metrics.
@@ -49,7 +47,7 @@ pub struct App<B> {
     pub in_flight: Arc<Semaphore>,
 }
 
-impl<B: Broker> App<B> {
+impl<B: Broker> WebhookHandler<B> {
     /// Answers one HTTP request on the public listener.
     pub async fn handle<T>(self: Arc<Self>, request: Request<T>) -> HttpResponse
     where
@@ -71,20 +69,18 @@ impl<B: Broker> App<B> {
         let traceparent = telemetry::continue_trace(&span, incoming);
         let started = Instant::now();
         async move {
-            let (kind, event_type, outcome, response) =
-                match self.webhook(request, traceparent).await {
-                    Ok(answer) => answer,
-                    Err(rejection) => {
-                        let outcome = match rejection {
-                            Rejection::Signature(_) => Outcome::BadSignature,
-                            _ => Outcome::BadRequest,
-                        };
-                        (None, None, outcome, rejection.into_response())
-                    }
-                };
+            let answer = match self.webhook(request, traceparent).await {
+                Ok(answer) => answer,
+                Err(rejection) => Answer::rejected(rejection),
+            };
+            let Answer {
+                kind,
+                event,
+                outcome,
+                response,
+            } = answer;
             let elapsed = started.elapsed();
-            self.metrics
-                .count(event_type.map(EventType::as_str), outcome);
+            self.metrics.count(event.map(EventType::as_str), outcome);
             if let Some(kind) = kind {
                 self.metrics.observe(kind, elapsed.as_secs_f64());
             }
@@ -133,7 +129,7 @@ impl<B: Broker> App<B> {
             signature: header(headers::HTTP_SIGNATURE),
             idempotency_token: header(headers::HTTP_IDEMPOTENCY_TOKEN),
         };
-        let webhook = self.verifier.verify(raw)?;
+        let webhook = self.reader.read(raw)?;
         let name = webhook
             .event_type()
             .ok_or(Rejection::BadRequest("missing EventType"))?;
@@ -158,7 +154,7 @@ impl<B: Broker> App<B> {
         webhook: Webhook<'_>,
         traceparent: String,
     ) -> Answer {
-        let answer = |outcome, response| (Some(PathKind::Pre), Some(event), outcome, response);
+        let answer = |outcome, response| Answer::new(PathKind::Pre, Some(event), outcome, response);
         let Ok(_permit) = self.in_flight.try_acquire() else {
             tracing::warn!("over MAX_IN_FLIGHT; pre-event takes the fallback");
             return answer(Outcome::Overloaded, self.fallback_response());
@@ -167,23 +163,26 @@ impl<B: Broker> App<B> {
         // Twilio retrying with the same idempotency token gets the answer already given, by
         // whichever ingress replica gave it, without asking the resolvers again. A first attempt
         // (`RetryCount=0`) has nothing to find, so only retries pay for the lookup.
-        let cache_key = webhook.idempotency_token().map(cache_key);
+        let cache_key = webhook.idempotency_token().map(cache::key);
         let first_attempt = webhook.param("RetryCount") == Some("0");
         if let Some(key) = cache_key.as_ref().filter(|_| !first_attempt) {
             let cached = self
                 .broker
                 .cached_answer(key)
                 .await
-                .and_then(|bytes| decode_cached(&bytes));
+                .and_then(|bytes| CachedAnswer::decode(&bytes));
             self.metrics.cache_lookup(cached.is_some());
-            if let Some((outcome, response)) = cached {
-                return answer(outcome, response);
+            if let Some(cached) = cached {
+                return answer(
+                    cached_outcome(&cached),
+                    pre_response(cached.status, cached.body),
+                );
             }
         }
         let subject = self.subjects.pre(event, webhook.conversation_sid());
         let deadline = unix_millis() + self.pre_event_timeout.as_millis() as u64;
         let mut headers = message_headers(&webhook, event.as_str(), &traceparent);
-        headers.insert(DEADLINE, async_nats::HeaderValue::from(deadline));
+        headers.insert(DEADLINE, headers::deadline_value(deadline).as_str());
         let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
         let asked = Instant::now();
         let reply = self
@@ -224,9 +223,11 @@ impl<B: Broker> App<B> {
         };
         // Only a resolver's decision is cached: a fallback must not stick to the retries.
         if let Some(key) = cache_key {
-            self.broker
-                .cache_answer(key, encode_cached(status, &body))
-                .await;
+            let cached = CachedAnswer {
+                status,
+                body: body.clone(),
+            };
+            self.broker.cache_answer(key, cached.encode()).await;
         }
         answer(outcome, pre_response(status, body))
     }
@@ -238,7 +239,7 @@ impl<B: Broker> App<B> {
         webhook: Webhook<'_>,
         traceparent: String,
     ) -> Answer {
-        let answer = |outcome, response| (Some(PathKind::Post), event, outcome, response);
+        let answer = |outcome, response| Answer::new(PathKind::Post, event, outcome, response);
         let Ok(_permit) = self.in_flight.try_acquire() else {
             tracing::warn!("over MAX_IN_FLIGHT; post-event refused with 503");
             let mut response = empty(StatusCode::SERVICE_UNAVAILABLE);
@@ -285,29 +286,13 @@ impl<B: Broker> App<B> {
     }
 }
 
-/// The answer cache's key for an idempotency token: its SHA-256 (any token becomes a valid key).
-fn cache_key(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A cached answer: the status, a space, the body.
-fn encode_cached(status: StatusCode, body: &[u8]) -> Bytes {
-    let mut encoded = format!("{} ", status.as_u16()).into_bytes();
-    encoded.extend_from_slice(body);
-    Bytes::from(encoded)
-}
-
-fn decode_cached(encoded: &[u8]) -> Option<(Outcome, HttpResponse)> {
-    let space = encoded.iter().position(|b| *b == b' ')?;
-    let status = StatusCode::from_bytes(&encoded[..space]).ok()?;
-    let body = Bytes::copy_from_slice(&encoded[space + 1..]);
-    let outcome = match (status, body.as_ref()) {
-        (StatusCode::FORBIDDEN, _) => Outcome::Rejected,
+/// The outcome a cached answer counts as.
+fn cached_outcome(cached: &CachedAnswer) -> Outcome {
+    match (cached.status, cached.body.as_ref()) {
         (StatusCode::OK, b"{}") => Outcome::Accepted,
         (StatusCode::OK, _) => Outcome::Modified,
-        _ => return None,
-    };
-    Some((outcome, pre_response(status, body)))
+        _ => Outcome::Rejected,
+    }
 }
 
 /// A pre-event answer: JSON for 200, empty otherwise.
@@ -319,8 +304,45 @@ fn pre_response(status: StatusCode, body: Bytes) -> HttpResponse {
     }
 }
 
-/// The path taken, the event (when known), the outcome and the answer.
-type Answer = (Option<PathKind>, Option<EventType>, Outcome, HttpResponse);
+/// How a request ended: the path it took (none when refused before), its event (when known),
+/// the outcome it is counted as, and the HTTP answer.
+#[derive(Debug)]
+struct Answer {
+    kind: Option<PathKind>,
+    event: Option<EventType>,
+    outcome: Outcome,
+    response: HttpResponse,
+}
+
+impl Answer {
+    fn new(
+        kind: PathKind,
+        event: Option<EventType>,
+        outcome: Outcome,
+        response: HttpResponse,
+    ) -> Answer {
+        Answer {
+            kind: Some(kind),
+            event,
+            outcome,
+            response,
+        }
+    }
+
+    /// A request refused before it was classified.
+    fn rejected(rejection: Rejection) -> Answer {
+        let outcome = match rejection {
+            Rejection::Signature(_) => Outcome::BadSignature,
+            _ => Outcome::BadRequest,
+        };
+        Answer {
+            kind: None,
+            event: None,
+            outcome,
+            response: rejection.into_response(),
+        }
+    }
+}
 
 /// Reads the whole body, refusing more than `limit` bytes while reading.
 async fn read_body<T>(body: T, limit: usize) -> Result<Bytes, Rejection>

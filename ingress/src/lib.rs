@@ -7,30 +7,30 @@
 //! - [`config`]: the typed configuration, from flags and environment variables.
 //! - [`signature`]: Twilio's `X-Twilio-Signature`, pure, with the SDKs' golden vectors.
 //! - [`webhook`]: turning a raw HTTP request into a verified [`webhook::Webhook`].
-//! - [`broker`]: the one seam to NATS (a small trait) and its NATS implementation.
-//! - [`handler`]: routing and the answer to each webhook.
-//! - [`error`]: the one error enum and the one place it becomes a status code.
-//! - [`metrics`]: Prometheus metrics on an explicit registry.
-//! - [`server`]: the HTTP accept loop with graceful shutdown, shared with the admin listener.
-//! - [`admin`]: `/metrics`, `/livez`, `/readyz`.
-//! - [`nats`], [`secret`], [`telemetry`]: connection settings, redacted secrets, logging and
-//!   trace context; the resolver uses them too.
+//! - `handler`: routing and the answer to each webhook.
+//! - `broker`: the one seam to NATS (a small trait) and its NATS implementation.
+//! - `cache`: the pre-event answer cache for Twilio's retries.
+//! - `error`, `response`: the one error enum and the one place it becomes a status code; the
+//!   shapes of an answer.
+//! - `metrics`: Prometheus metrics on an explicit registry.
+//! - `run`: wiring, and shutdown in order.
+//!
+//! What both binaries run on (NATS connection, telemetry, the admin listener, signals) is in
+//! `frontline-runtime`; the wire contract is `frontline-shared`.
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod broker;
 pub mod config;
-pub mod error;
-pub mod handler;
-pub mod metrics;
-pub mod nats;
-pub mod secret;
-pub mod server;
 pub mod signature;
-pub mod telemetry;
 pub mod webhook;
 
+mod broker;
+mod cache;
+mod error;
+mod handler;
+mod metrics;
+mod response;
 mod run;
 
 pub use config::Config;
+pub use error::Rejection;
 pub use run::{RunError, run};

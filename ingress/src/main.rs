@@ -3,19 +3,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use frontline_ingress::server::shutdown_signal;
 use frontline_ingress::{Config, RunError, run};
-
-/// The exit code for an unusable configuration (sysexits' EX_USAGE).
-const EXIT_CONFIG: u8 = 64;
+use frontline_runtime::exit;
+use frontline_runtime::signal::shutdown_signal;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
     let _telemetry = config.telemetry.init("frontline-ingress");
     if let Err(err) = config.validate() {
-        tracing::error!(cause = %err, "invalid configuration");
-        return ExitCode::from(EXIT_CONFIG);
+        return exit::config_error(&err);
     }
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -30,13 +27,7 @@ async fn main() -> ExitCode {
     };
     match run(listener, admin, config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err @ RunError::Config(_)) => {
-            tracing::error!(cause = %err, "invalid configuration");
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err(err) => {
-            tracing::error!(cause = %err, "ingress failed");
-            ExitCode::FAILURE
-        }
+        Err(err @ RunError::Config(_)) => exit::config_error(&err),
+        Err(err) => exit::failure("ingress", &err),
     }
 }

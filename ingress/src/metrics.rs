@@ -2,18 +2,11 @@
 //! labelled series is resolved once at start: the request path only indexes into tables, and the
 //! `event_type` label takes the known names or `other`, so junk event types add no series.
 
+use frontline_runtime::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
 use frontline_shared::EventType;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
-
-/// Buckets from 0.5 ms to Twilio's 5 s budget.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
-
-/// The `event_type` label of anything outside the known table (or missing).
-pub const OTHER_EVENT: &str = "other";
 
 /// How a webhook request ended: the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,20 +188,6 @@ impl IngressMetrics {
             PathKind::Post => self.duration_post.observe(seconds),
         }
     }
-}
-
-/// Registers `process_resident_memory_bytes` and the other process metrics (Linux).
-///
-/// # Errors
-/// Only on a duplicate registration.
-pub fn register_process_metrics(registry: &Registry) -> Result<(), prometheus::Error> {
-    #[cfg(target_os = "linux")]
-    registry.register(Box::new(
-        prometheus::process_collector::ProcessCollector::for_self(),
-    ))?;
-    #[cfg(not(target_os = "linux"))]
-    let _ = registry;
-    Ok(())
 }
 
 #[cfg(test)]

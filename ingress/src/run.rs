@@ -9,13 +9,13 @@ use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
 
-use crate::admin::{ReadinessCheck, serve_admin};
 use crate::broker::{Broker, NatsBroker, StreamSettings};
 use crate::config::{Config, ConfigError};
-use crate::handler::App;
+use crate::handler::WebhookHandler;
 use crate::metrics::IngressMetrics;
-use crate::server::{ServeOptions, serve};
-use crate::webhook::WebhookVerifier;
+use crate::webhook::WebhookReader;
+use frontline_runtime::admin::{ReadinessCheck, serve_admin};
+use frontline_runtime::server::{ServeOptions, serve};
 
 /// Why the ingress could not run.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +84,9 @@ pub async fn run(
         async move { maintainer.maintain_stream(settings, connected).await }.boxed(),
     ));
 
-    let app = Arc::new(App {
+    let app = Arc::new(WebhookHandler {
         broker: broker.clone(),
-        verifier: WebhookVerifier::new(signature),
+        reader: WebhookReader::new(signature),
         subjects,
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,

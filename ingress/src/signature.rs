@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::secret::{Secret, Tokens};
+use frontline_runtime::secret::{Secret, Tokens};
 
 type HmacSha1 = Hmac<Sha1>;
 

@@ -1,6 +1,7 @@
 //! From a raw HTTP request to a verified [`Webhook`]: content type, parameters (form body,
 //! query, or JSON body with `bodySHA256`), and the signature. A `Webhook` can only be built by
-//! [`WebhookVerifier::verify`], so the code that talks to NATS only ever sees verified input.
+//! [`WebhookReader::read`], so the code that talks to NATS only ever sees verified input. The
+//! cryptography itself is [`crate::signature`]'s; this module decides what is signed.
 
 use std::borrow::Cow;
 
@@ -67,16 +68,17 @@ pub struct Webhook<'a> {
 /// One parameter: name and value, percent-decoded.
 type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
-/// Verifies raw requests; with no signature verifier it is the explicit insecure mode.
+/// Reads raw requests into verified webhooks: parses the parameters, then has the
+/// [`SignatureVerifier`] check them. With no signature verifier it is the explicit insecure mode.
 #[derive(Debug, Clone)]
-pub struct WebhookVerifier {
+pub struct WebhookReader {
     signature: Option<SignatureVerifier>,
 }
 
-impl WebhookVerifier {
+impl WebhookReader {
     /// `None` skips signature checks (`INSECURE_SKIP_SIGNATURE=true`).
-    pub fn new(signature: Option<SignatureVerifier>) -> WebhookVerifier {
-        WebhookVerifier { signature }
+    pub fn new(signature: Option<SignatureVerifier>) -> WebhookReader {
+        WebhookReader { signature }
     }
 
     /// Parses the parameters and checks the signature.
@@ -84,7 +86,7 @@ impl WebhookVerifier {
     /// # Errors
     /// 403-class rejections for a missing or wrong signature, 400 for an unreadable JSON body,
     /// 415 for a JSON body without `bodySHA256`.
-    pub fn verify<'a>(&self, raw: RawRequest<'a>) -> Result<Webhook<'a>, Rejection> {
+    pub fn read<'a>(&self, raw: RawRequest<'a>) -> Result<Webhook<'a>, Rejection> {
         let query = raw
             .path_and_query
             .split_once('?')
@@ -92,7 +94,7 @@ impl WebhookVerifier {
         let params = match raw.body_kind {
             None => pairs(query.as_bytes()),
             Some(BodyKind::Form) => pairs(raw.body),
-            Some(BodyKind::Json) => return self.verify_json(raw, query),
+            Some(BodyKind::Json) => return self.read_json(raw, query),
         };
         if let Some(verifier) = &self.signature {
             let signed: Vec<(&str, &str)> = match raw.body_kind {
@@ -108,11 +110,7 @@ impl WebhookVerifier {
         Ok(Webhook::new(params, raw.idempotency_token))
     }
 
-    fn verify_json<'a>(
-        &self,
-        raw: RawRequest<'a>,
-        query: &'a str,
-    ) -> Result<Webhook<'a>, Rejection> {
+    fn read_json<'a>(&self, raw: RawRequest<'a>, query: &'a str) -> Result<Webhook<'a>, Rejection> {
         let mut params = pairs(query.as_bytes());
         let hash_at = params
             .iter()

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use frontline_ingress::nats::NatsArgs;
-use frontline_ingress::secret::{Secret, Tokens};
-use frontline_ingress::telemetry::TelemetryArgs;
+use frontline_runtime::nats::NatsArgs;
+use frontline_runtime::secret::{Secret, Tokens};
+use frontline_runtime::telemetry::TelemetryArgs;
 use frontline_shared::subject::{self, Subjects};
 
 use crate::twilio::Credentials;

@@ -1,13 +1,20 @@
 //! The customer directory: Frontline customer records indexed by channel address when loaded,
 //! so a lookup is one hash probe, never a scan. An address matches a channel value exactly, or
-//! with a `whatsapp:` / `messenger:` prefix stripped on either side.
+//! with a `whatsapp:` / `messenger:` prefix stripped on either side. Its sources are a file
+//! (`file:PATH`, a fixed [`Directory`]) and a NATS KV bucket ([`kv`], watched).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
+use async_nats::jetstream;
 use frontline_shared::Customer;
 use frontline_shared::customer::strip_channel_prefix;
+
+use crate::config::DirectorySource;
+
+pub mod kv;
 
 /// Why a directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +91,15 @@ impl Directory {
     }
 }
 
+/// Whether a decision consulted the directory, and what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A known customer.
+    Hit,
+    /// No customer for the address.
+    Miss,
+}
+
 /// The one interface to the customer directory, whatever its source: the pre-event rules and
 /// the participant consumer see only this. A `file:` directory is a fixed [`Directory`]; a
 /// `nats-kv:` directory is a [`DirectoryHandle`] whose snapshot a watcher replaces.
@@ -146,6 +162,41 @@ impl DirectoryHandle {
     /// Serves `directory` from now on.
     pub fn replace(&self, directory: Directory) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(directory);
+    }
+}
+
+/// The directory of `source`: a file, loaded once, or a KV bucket, retried until NATS allows
+/// it and then watched, so changes are served without a restart.
+///
+/// # Errors
+/// When the file cannot be read or parsed.
+pub async fn load(
+    source: &DirectorySource,
+    jetstream: &jetstream::Context,
+) -> Result<Arc<dyn CustomerDirectory>, DirectoryError> {
+    let bucket = match source {
+        DirectorySource::File(path) => {
+            let directory = Directory::from_file(path)?;
+            tracing::info!(customers = directory.len(), path = %path.display(), "customer directory loaded");
+            return Ok(Arc::new(directory));
+        }
+        DirectorySource::NatsKv(bucket) => bucket,
+    };
+    let handle = DirectoryHandle::default();
+    loop {
+        let loaded = async {
+            kv::load_and_watch(kv::open_bucket(jetstream, bucket).await?, handle.clone()).await
+        };
+        match loaded.await {
+            Ok(watcher) => {
+                tokio::spawn(watcher);
+                return Ok(Arc::new(handle));
+            }
+            Err(err) => {
+                tracing::warn!(bucket, cause = %err, "loading the directory from NATS KV failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

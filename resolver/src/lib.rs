@@ -4,29 +4,28 @@
 //! share one durable JetStream consumer that sets Frontline's participant attributes through the
 //! Twilio REST API for every `onParticipantAdded`.
 //!
-//! Layout:
-//! - [`config`]: the typed configuration.
-//! - [`directory`]: the customer directory, indexed by channel address once at load.
-//! - [`kv`]: the directory in a NATS KV bucket, watched, and the import command.
-//! - [`rules`]: the pure decisions: the answer to each pre-event.
-//! - [`pre`]: the NATS loop that decodes requests, applies [`rules`] and replies.
-//! - [`enrich`]: the pure part of the `onParticipantAdded` rule (who, and the merged attributes).
+//! Layout, by feature:
+//! - [`config`]: the typed configuration and the subcommands.
+//! - [`directory`]: the customer directory, indexed by channel address, from a file or a watched
+//!   NATS KV bucket ([`directory::kv`], with the import command).
+//! - [`pre`]: the pre-event loop; [`pre::rules`] holds the pure decisions.
+//! - [`participants`]: the durable consumer that enriches customer participants (its pure part
+//!   in `participants::enrich`), with retries and dead letters.
+//! - [`attributes`]: the one rule for adding values to Twilio attributes.
 //! - [`twilio`]: the Twilio Conversations REST client.
-//! - [`participants`]: the durable consumer that applies [`enrich`] through [`twilio`].
 //! - [`metrics`]: Prometheus metrics on an explicit registry.
+//! - `run`: wiring and readiness.
 #![forbid(unsafe_code)]
 
+pub mod attributes;
 pub mod config;
 pub mod directory;
-pub mod enrich;
-pub mod kv;
 pub mod metrics;
 pub mod participants;
 pub mod pre;
-pub mod rules;
 pub mod twilio;
 
 mod run;
 
 pub use config::Config;
-pub use run::{RunError, import_directory, run};
+pub use run::{RunError, run};

@@ -4,27 +4,23 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use frontline_ingress::server::shutdown_signal;
 use frontline_resolver::config::{Command, DirectoryCommand};
-use frontline_resolver::{Config, RunError, import_directory, run};
-
-/// The exit code for an unusable configuration (sysexits' EX_USAGE).
-const EXIT_CONFIG: u8 = 64;
+use frontline_resolver::directory::kv;
+use frontline_resolver::{Config, RunError, run};
+use frontline_runtime::exit;
+use frontline_runtime::signal::shutdown_signal;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
     let _telemetry = config.telemetry.init("frontline-resolver");
     if let Some(Command::Directory(DirectoryCommand::Import { file, bucket })) = &config.command {
-        return match import_directory(&config, file, bucket).await {
+        return match kv::import_file(&config.nats, bucket, file).await {
             Ok(count) => {
                 tracing::info!(count, bucket = %bucket, "customers imported");
                 ExitCode::SUCCESS
             }
-            Err(err) => {
-                tracing::error!(cause = %err, "import failed");
-                ExitCode::FAILURE
-            }
+            Err(err) => exit::failure("import", &err),
         };
     }
     let admin = match tokio::net::TcpListener::bind(config.admin_listen).await {
@@ -36,13 +32,7 @@ async fn main() -> ExitCode {
     };
     match run(admin, config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err @ (RunError::Config(_) | RunError::Directory(_))) => {
-            tracing::error!(cause = %err, "invalid configuration");
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err(err) => {
-            tracing::error!(cause = %err, "resolver failed");
-            ExitCode::FAILURE
-        }
+        Err(err @ (RunError::Config(_) | RunError::Directory(_))) => exit::config_error(&err),
+        Err(err) => exit::failure("resolver", &err),
     }
 }

@@ -1,13 +1,13 @@
 //! The resolver's Prometheus metrics, on an explicit registry. Labelled series are resolved at
 //! start; `event_type` takes the known names or `other`.
 
-use frontline_ingress::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
+use frontline_runtime::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
 use frontline_shared::EventType;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
-use crate::rules::Lookup;
+use crate::directory::Lookup;
 
 /// How the resolver finished with a message: the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,17 +14,20 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, AckKind, Message, stream};
+use frontline_runtime::telemetry;
+use frontline_shared::conversation_event::Participant;
 use frontline_shared::subject::{DLQ_STREAM, RESOLVER_CONSUMER, Subjects};
-use frontline_shared::{Envelope, EventType, headers};
+use frontline_shared::{ConversationEvent, Envelope, EventType, headers};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::directory::CustomerDirectory;
-use crate::enrich::{customer_address, merge_participant_attributes};
+use crate::directory::{CustomerDirectory, Lookup};
 use crate::metrics::{Outcome, ResolverMetrics};
-use crate::rules::Lookup;
 use crate::twilio::{TwilioClient, TwilioError};
+use enrich::{customer_address, merge_participant_attributes};
+
+mod enrich;
 
 /// The longest delay before a redelivery.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -70,9 +73,63 @@ enum Verdict {
     DeadLetter(String),
 }
 
+/// Runs the participant consumer until `stop` turns `true`: creates it (and the dead-letter
+/// stream), calls `on_ready` once it exists, keeps the lag metrics up to date, and consumes.
+pub async fn run_consumer(
+    worker: ParticipantWorker,
+    settings: ConsumerSettings,
+    on_ready: impl FnOnce(),
+    stop: watch::Receiver<bool>,
+) {
+    let mut stopping = stop.clone();
+    let consumer = tokio::select! {
+        consumer = ensure_consumer(&worker.jetstream, &worker.subjects, &settings) => consumer,
+        _ = stopping.wait_for(|stopped| *stopped) => return,
+    };
+    on_ready();
+    let lag = tokio::spawn(report_lag(
+        consumer.clone(),
+        worker.metrics.clone(),
+        stop.clone(),
+    ));
+    tracing::info!(stream = %settings.stream, consumer = RESOLVER_CONSUMER, "participant consumer started");
+    consume(worker, consumer, settings.concurrency, stop).await;
+    let _ = lag.await;
+    tracing::info!("participant consumer stopped");
+}
+
+/// How often the consumer's lag is read for the metrics.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Keeps `frontline_resolver_consumer_pending` and `..._ack_pending` up to date.
+async fn report_lag(
+    mut consumer: async_nats::jetstream::consumer::PullConsumer,
+    metrics: ResolverMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(LAG_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {},
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        match consumer.info().await {
+            Ok(info) => {
+                metrics
+                    .consumer_pending
+                    .set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
+                metrics
+                    .consumer_ack_pending
+                    .set(i64::try_from(info.num_ack_pending).unwrap_or(i64::MAX));
+            }
+            Err(err) => tracing::debug!(cause = %err, "reading the consumer's lag failed"),
+        }
+    }
+}
+
 /// Creates the dead-letter stream and the durable consumer (waiting for the post-event stream,
 /// which the ingress creates), retrying until NATS allows it.
-pub async fn ensure_consumer(
+async fn ensure_consumer(
     jetstream: &jetstream::Context,
     subjects: &Subjects,
     settings: &ConsumerSettings,
@@ -122,7 +179,7 @@ async fn try_ensure_consumer(
 }
 
 /// Consumes until `stop` turns `true`, then lets the messages in hand finish.
-pub async fn consume(
+async fn consume(
     worker: ParticipantWorker,
     consumer: PullConsumer,
     concurrency: usize,
@@ -171,10 +228,7 @@ impl ParticipantWorker {
             .and_then(|h| h.get(headers::TRACEPARENT))
             .map(|v| v.to_string());
         // The REST calls continue the trace as children of this span.
-        let traceparent = Some(frontline_ingress::telemetry::continue_trace(
-            &span,
-            incoming.as_deref(),
-        ));
+        let traceparent = Some(telemetry::continue_trace(&span, incoming.as_deref()));
         self.handle_in_span(message, traceparent)
             .instrument(span)
             .await;
@@ -183,8 +237,17 @@ impl ParticipantWorker {
     async fn handle_in_span(&self, message: Message, traceparent: Option<String>) {
         let started = Instant::now();
         let delivered = message.info().map_or(1, |info| info.delivered);
-        let verdict = match Envelope::from_slice(&message.payload) {
-            Ok(envelope) => self.enrich(&envelope, traceparent.as_deref()).await,
+        let verdict = match Envelope::from_slice(&message.payload)
+            .as_ref()
+            .map(ConversationEvent::from_envelope)
+        {
+            Ok(ConversationEvent::ParticipantAdded(participant)) => {
+                self.enrich(&participant, traceparent.as_deref()).await
+            }
+            Ok(other) => Verdict::DeadLetter(format!(
+                "not an onParticipantAdded event: {}",
+                other.event_type().map_or("unknown", EventType::as_str)
+            )),
             Err(err) => Verdict::DeadLetter(format!("undecodable envelope: {err}")),
         };
         let verdict = match verdict {
@@ -212,13 +275,13 @@ impl ParticipantWorker {
         );
     }
 
-    async fn enrich(&self, envelope: &Envelope, traceparent: Option<&str>) -> Verdict {
-        let Some(address) = customer_address(envelope) else {
+    async fn enrich(&self, added: &Participant, traceparent: Option<&str>) -> Verdict {
+        let Some(address) = customer_address(added) else {
             return Verdict::Done(Outcome::Skipped);
         };
         let (Some(conversation), Some(participant)) = (
-            envelope.params.non_empty("ConversationSid"),
-            envelope.params.non_empty("ParticipantSid"),
+            non_empty(&added.conversation_sid),
+            non_empty(&added.participant_sid),
         ) else {
             return Verdict::DeadLetter("no ConversationSid or ParticipantSid".into());
         };
@@ -233,7 +296,7 @@ impl ParticipantWorker {
             .await
         {
             Ok(existing) => existing,
-            Err(err) => return self.failed(err, envelope),
+            Err(err) => return failed(err, conversation),
         };
         let merged = match merge_participant_attributes(&existing, &customer) {
             Ok(Some(merged)) => merged,
@@ -249,24 +312,7 @@ impl ParticipantWorker {
                 tracing::info!(conversation_sid = conversation, participant_sid = participant, customer_id = %customer.customer_id, "participant enriched");
                 Verdict::Done(Outcome::Modified)
             }
-            Err(err) => self.failed(err, envelope),
-        }
-    }
-
-    fn failed(&self, err: TwilioError, envelope: &Envelope) -> Verdict {
-        match err {
-            TwilioError::Gone => {
-                tracing::info!(
-                    conversation_sid = envelope.conversation_sid(),
-                    "participant gone; nothing to update"
-                );
-                Verdict::Done(Outcome::Gone)
-            }
-            TwilioError::Retry {
-                reason,
-                retry_after,
-            } => Verdict::Retry(retry_after, reason),
-            TwilioError::Permanent(reason) => Verdict::DeadLetter(reason),
+            Err(err) => failed(err, conversation),
         }
     }
 
@@ -305,6 +351,26 @@ impl ParticipantWorker {
                 Outcome::Error
             }
         }
+    }
+}
+
+/// A parameter's value, unless absent or empty.
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+/// The verdict on a failed REST call.
+fn failed(err: TwilioError, conversation_sid: &str) -> Verdict {
+    match err {
+        TwilioError::Gone => {
+            tracing::info!(conversation_sid, "participant gone; nothing to update");
+            Verdict::Done(Outcome::Gone)
+        }
+        TwilioError::Retry {
+            reason,
+            retry_after,
+        } => Verdict::Retry(retry_after, reason),
+        TwilioError::Permanent(reason) => Verdict::DeadLetter(reason),
     }
 }
 

@@ -1,25 +1,43 @@
 //! The pre-event loop: requests arrive on `<prefix>.pre.>` in the `frontline-resolvers` queue
 //! group (each handled by one replica), are decoded, decided by [`crate::rules::resolve`] and
 //! answered. A request whose `Frontline-Deadline` has passed is skipped: the ingress has already
-//! answered Twilio with its fallback.
+//! answered Twilio with its fallback. The decisions themselves are [`rules`]'s, pure.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use async_nats::connection::State;
 use async_nats::{Client, Message, Subscriber};
+use frontline_runtime::telemetry;
+use frontline_shared::subject::{QUEUE_GROUP, Subjects};
 use frontline_shared::{Envelope, EventType, PreReply, headers};
 use futures::StreamExt;
 use tracing::Instrument;
 
-use std::sync::Arc;
-
 use crate::directory::CustomerDirectory;
 use crate::metrics::{Outcome, ResolverMetrics};
-use crate::rules::{PARAMS_READ, resolve};
+use rules::{PARAMS_READ, resolve};
+
+pub mod rules;
+
+/// Joins the queue group on every pre-event subject.
+///
+/// # Errors
+/// When the client refuses the subscription.
+pub async fn subscribe(
+    client: &Client,
+    subjects: &Subjects,
+) -> Result<Subscriber, async_nats::SubscribeError> {
+    client
+        .queue_subscribe(subjects.pre_wildcard(), QUEUE_GROUP.to_owned())
+        .await
+}
 
 /// Answers requests from `subscriber` until it ends (after the client is drained).
 pub async fn serve(
     client: Client,
     mut subscriber: Subscriber,
+    subjects: Subjects,
     directory: Arc<dyn CustomerDirectory>,
     metrics: ResolverMetrics,
 ) {
@@ -33,9 +51,9 @@ pub async fn serve(
                 .as_ref()
                 .and_then(|h| h.get(headers::TRACEPARENT))
                 .map(|v| v.as_str());
-            frontline_ingress::telemetry::continue_trace(&span, incoming);
+            telemetry::continue_trace(&span, incoming);
         }
-        handle(&client, message, directory.as_ref(), &metrics)
+        handle(&client, message, &subjects, directory.as_ref(), &metrics)
             .instrument(span)
             .await;
     }
@@ -45,6 +63,7 @@ pub async fn serve(
 async fn handle(
     client: &Client,
     message: Message,
+    subjects: &Subjects,
     directory: &dyn CustomerDirectory,
     metrics: &ResolverMetrics,
 ) {
@@ -55,7 +74,7 @@ async fn handle(
     };
     if deadline_passed(&message) {
         tracing::warn!(subject = %message.subject, "pre-event past its deadline; skipped");
-        let event = event_of(&message);
+        let event = event_of(subjects, &message);
         metrics.handled(event, Outcome::Expired, started.elapsed().as_secs_f64());
         return;
     }
@@ -70,7 +89,7 @@ async fn handle(
         Err(err) => {
             tracing::warn!(subject = %message.subject, cause = %err, "undecodable pre-event");
             (
-                event_of(&message),
+                event_of(subjects, &message),
                 PreReply::Error {
                     message: "undecodable envelope".into(),
                 },
@@ -94,9 +113,11 @@ async fn handle(
     metrics.handled(event, outcome, started.elapsed().as_secs_f64());
 }
 
-/// The event type named by the subject (`<prefix>.pre.<EventType>.<sid>`), without decoding.
-fn event_of(message: &Message) -> Option<EventType> {
-    message.subject.split('.').nth(2).and_then(EventType::parse)
+/// The event type named by the subject, without decoding the payload.
+fn event_of(subjects: &Subjects, message: &Message) -> Option<EventType> {
+    subjects
+        .parse(&message.subject)
+        .and_then(|parsed| parsed.event_type)
 }
 
 fn deadline_passed(message: &Message) -> bool {
@@ -104,9 +125,31 @@ fn deadline_passed(message: &Message) -> bool {
         .headers
         .as_ref()
         .and_then(|h| h.get(headers::DEADLINE))
-        .and_then(|v| v.as_str().parse::<u64>().ok());
+        .and_then(|v| headers::parse_deadline(v.as_str()));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     deadline.is_some_and(|deadline| now > deadline)
+}
+
+/// Returns once the server has the pre-event subscription: after a round trip through it, made
+/// after subscribing. A user allowed to publish only replies (NATS `allow_responses`) cannot make
+/// one; after three failed tries while connected, a flush has to do.
+pub async fn confirm_subscribed(client: &async_nats::Client) {
+    let mut failures = 0;
+    loop {
+        match frontline_runtime::nats::round_trip(client).await {
+            Ok(()) => return,
+            Err(err) if client.connection_state() == State::Connected => {
+                failures += 1;
+                if failures >= 3 {
+                    tracing::warn!(cause = %err, "no round trip through NATS (publish permissions?); counting the subscription after a flush");
+                    let _ = client.flush().await;
+                    return;
+                }
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,27 +1,27 @@
-//! Wiring: connect, load the directory, join the queue group, start the participant consumer,
-//! serve the admin routes, and on shutdown stop pulling, finish the work in hand and drain,
-//! within the grace period.
+//! Wiring and readiness: connect, load the directory, join the queue group, start the
+//! participant consumer, serve the admin routes, and on shutdown stop pulling, finish the work in
+//! hand and drain, within the grace period. What each piece does is in its own module.
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::jetstream;
-use frontline_ingress::admin::{ReadinessCheck, serve_admin};
-use frontline_shared::subject::{QUEUE_GROUP, Subjects};
+use frontline_runtime::admin::{ReadinessCheck, serve_admin};
+use frontline_shared::subject::QUEUE_GROUP;
 use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use crate::config::{Config, DirectorySource};
-use crate::directory::{CustomerDirectory, Directory, DirectoryError, DirectoryHandle};
-use crate::kv::{self, KvError};
+use crate::config::Config;
+use crate::directory::{self, CustomerDirectory, DirectoryError};
 use crate::metrics::ResolverMetrics;
-use crate::participants::{ConsumerSettings, ParticipantWorker, consume, ensure_consumer};
-use crate::twilio::TwilioClient;
+use crate::participants::{self, ConsumerSettings, ParticipantWorker};
+use crate::pre;
+use crate::twilio::{Credentials, TwilioClient};
 
 /// Why the resolver could not run.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +32,6 @@ pub enum RunError {
     /// The customer directory could not be loaded.
     #[error(transparent)]
     Directory(#[from] DirectoryError),
-    /// The KV directory failed.
-    #[error(transparent)]
-    Kv(#[from] KvError),
     /// The NATS settings are unusable.
     #[error("NATS: {0}")]
     Nats(#[from] async_nats::ConnectError),
@@ -72,6 +69,10 @@ impl Readiness {
     }
 }
 
+fn set(flag: &AtomicBool) {
+    flag.store(true, Ordering::Release);
+}
+
 /// Runs one resolver replica until `shutdown` resolves.
 ///
 /// # Errors
@@ -97,12 +98,6 @@ pub async fn run(
     let (client, _connected) = config.nats.connect("frontline-resolver").await?;
     let jetstream = jetstream::new(client.clone());
     let (stop_tx, stop) = watch::channel(false);
-    let stopped = || {
-        let mut stop = stop.clone();
-        async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        }
-    };
 
     let readiness = Arc::new(Readiness {
         consumer_required: credentials.is_some(),
@@ -113,11 +108,14 @@ pub async fn run(
         let verdict = ready_state.check(ready_client.connection_state());
         async move { verdict }.boxed()
     });
+    let mut admin_stop = stop.clone();
     let admin = tokio::spawn(serve_admin(
         admin_listener,
         metrics.registry().clone(),
         ready,
-        stopped(),
+        async move {
+            let _ = admin_stop.wait_for(|stopped| *stopped).await;
+        },
     ));
     let shutdown = async move {
         shutdown.await;
@@ -126,208 +124,96 @@ pub async fn run(
     tokio::pin!(shutdown);
 
     let directory = tokio::select! {
-        loaded = load_directory(&config, &jetstream) => loaded?,
+        loaded = directory::load(&config.customer_directory, &jetstream) => loaded?,
         () = &mut shutdown => return finish(admin).await,
     };
-    readiness.directory.store(true, Ordering::Release);
+    set(&readiness.directory);
 
-    let subscriber = client
-        .queue_subscribe(subjects.pre_wildcard(), QUEUE_GROUP.to_owned())
-        .await?;
-    let pre = tokio::spawn(crate::pre::serve(
+    let subscriber = pre::subscribe(&client, &subjects).await?;
+    let pre = tokio::spawn(pre::serve(
         client.clone(),
         subscriber,
+        subjects.clone(),
         directory.clone(),
         metrics.clone(),
     ));
     let (subscribed_client, subscribed) = (client.clone(), readiness.clone());
     tokio::spawn(async move {
-        confirm_subscribed(&subscribed_client).await;
-        subscribed.subscribed.store(true, Ordering::Release);
+        pre::confirm_subscribed(&subscribed_client).await;
+        set(&subscribed.subscribed);
     });
     tracing::info!(subject = %subjects.pre_wildcard(), queue_group = QUEUE_GROUP, "resolver started");
 
     let consumer = credentials.map(|credentials| {
-        let twilio = TwilioClient::new(
-            &config.twilio_api_base,
-            &credentials,
-            Duration::from_millis(config.twilio_timeout_ms),
-            metrics.twilio_api_requests.clone(),
-        );
-        let worker = ParticipantWorker {
-            twilio,
-            directory,
-            metrics: metrics.clone(),
-            jetstream: jetstream.clone(),
-            subjects: subjects.clone(),
-            max_deliver: config.max_deliver,
-        };
+        let worker = participant_worker(&config, &credentials, directory, &metrics, &jetstream);
         let settings = ConsumerSettings {
             stream: config.stream_name.clone(),
             ack_wait: config.ack_wait(),
             concurrency: config.consumer_concurrency,
             replicas: config.stream_replicas,
         };
-        tokio::spawn(participant_consumer(
+        let ready = readiness.clone();
+        tokio::spawn(participants::run_consumer(
             worker,
-            jetstream.clone(),
-            subjects.clone(),
             settings,
-            readiness.clone(),
+            move || set(&ready.consumer),
             stop.clone(),
         ))
     });
 
     (&mut shutdown).await;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let finished = async {
-        if let Some(consumer) = consumer {
-            let _ = consumer.await;
-        }
-        if client.connection_state() == State::Connected {
-            tracing::info!("draining: answering the requests already received");
-            if let Err(err) = client.drain().await {
-                tracing::warn!(cause = %err, "draining NATS failed");
-            }
-            let _ = pre.await;
-        } else {
-            // Nothing can be answered without a connection, so there is nothing to drain.
-            tracing::warn!("NATS not connected at shutdown; stopping without a drain");
-        }
-    };
-    if tokio::time::timeout(grace, finished).await.is_err() {
+    if tokio::time::timeout(grace, drain(&client, consumer, pre))
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over before the work in hand finished");
     }
     finish(admin).await
 }
 
-async fn finish(admin: tokio::task::JoinHandle<()>) -> Result<(), RunError> {
+fn participant_worker(
+    config: &Config,
+    credentials: &Credentials,
+    directory: Arc<dyn CustomerDirectory>,
+    metrics: &ResolverMetrics,
+    jetstream: &jetstream::Context,
+) -> ParticipantWorker {
+    ParticipantWorker {
+        twilio: TwilioClient::new(
+            &config.twilio_api_base,
+            credentials,
+            Duration::from_millis(config.twilio_timeout_ms),
+            metrics.twilio_api_requests.clone(),
+        ),
+        directory,
+        metrics: metrics.clone(),
+        jetstream: jetstream.clone(),
+        subjects: config.subjects().unwrap_or_default(),
+        max_deliver: config.max_deliver,
+    }
+}
+
+/// After the stop signal: the consumer finishes what it holds, then the connection is drained,
+/// which answers the pre-event requests already received.
+async fn drain(client: &async_nats::Client, consumer: Option<JoinHandle<()>>, pre: JoinHandle<()>) {
+    if let Some(consumer) = consumer {
+        let _ = consumer.await;
+    }
+    if client.connection_state() == State::Connected {
+        tracing::info!("draining: answering the requests already received");
+        if let Err(err) = client.drain().await {
+            tracing::warn!(cause = %err, "draining NATS failed");
+        }
+        let _ = pre.await;
+    } else {
+        // Nothing can be answered without a connection, so there is nothing to drain.
+        tracing::warn!("NATS not connected at shutdown; stopping without a drain");
+    }
+}
+
+async fn finish(admin: JoinHandle<()>) -> Result<(), RunError> {
     let _ = admin.await;
     tracing::info!("resolver stopped");
     Ok(())
-}
-
-/// Returns once the server has the pre-event subscription: after a round trip through it, made
-/// after subscribing. A user allowed to publish only replies (NATS `allow_responses`) cannot make
-/// one; after three failed tries while connected, a flush has to do.
-async fn confirm_subscribed(client: &async_nats::Client) {
-    let mut failures = 0;
-    loop {
-        match frontline_ingress::nats::round_trip(client).await {
-            Ok(()) => return,
-            Err(err) if client.connection_state() == State::Connected => {
-                failures += 1;
-                if failures >= 3 {
-                    tracing::warn!(cause = %err, "no round trip through NATS (publish permissions?); counting the subscription after a flush");
-                    let _ = client.flush().await;
-                    return;
-                }
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The directory from a file, or from a KV bucket (retried until NATS allows it, then watched).
-async fn load_directory(
-    config: &Config,
-    jetstream: &jetstream::Context,
-) -> Result<Arc<dyn CustomerDirectory>, RunError> {
-    match &config.customer_directory {
-        DirectorySource::File(path) => {
-            let directory = Directory::from_file(path)?;
-            tracing::info!(customers = directory.len(), path = %path.display(), "customer directory loaded");
-            Ok(Arc::new(directory))
-        }
-        DirectorySource::NatsKv(bucket) => {
-            let handle = DirectoryHandle::default();
-            loop {
-                let loaded = async {
-                    kv::load_and_watch(kv::open_bucket(jetstream, bucket).await?, handle.clone())
-                        .await
-                };
-                match loaded.await {
-                    Ok(watcher) => {
-                        tokio::spawn(watcher);
-                        return Ok(Arc::new(handle));
-                    }
-                    Err(err) => {
-                        tracing::warn!(bucket, cause = %err, "loading the directory from NATS KV failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn participant_consumer(
-    worker: ParticipantWorker,
-    jetstream: jetstream::Context,
-    subjects: Subjects,
-    settings: ConsumerSettings,
-    readiness: Arc<Readiness>,
-    stop: watch::Receiver<bool>,
-) {
-    let mut stopping = stop.clone();
-    let consumer = tokio::select! {
-        consumer = ensure_consumer(&jetstream, &subjects, &settings) => consumer,
-        _ = stopping.wait_for(|stopped| *stopped) => return,
-    };
-    readiness.consumer.store(true, Ordering::Release);
-    let lag = tokio::spawn(report_lag(
-        consumer.clone(),
-        worker.metrics.clone(),
-        stop.clone(),
-    ));
-    tracing::info!(stream = %settings.stream, consumer = frontline_shared::subject::RESOLVER_CONSUMER, "participant consumer started");
-    consume(worker, consumer, settings.concurrency, stop).await;
-    let _ = lag.await;
-    tracing::info!("participant consumer stopped");
-}
-
-/// How often the consumer's lag is read for the metrics.
-const LAG_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Keeps `frontline_resolver_consumer_pending` and `..._ack_pending` up to date.
-async fn report_lag(
-    mut consumer: async_nats::jetstream::consumer::PullConsumer,
-    metrics: ResolverMetrics,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut ticks = tokio::time::interval(LAG_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {},
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
-        match consumer.info().await {
-            Ok(info) => {
-                metrics
-                    .consumer_pending
-                    .set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
-                metrics
-                    .consumer_ack_pending
-                    .set(i64::try_from(info.num_ack_pending).unwrap_or(i64::MAX));
-            }
-            Err(err) => tracing::debug!(cause = %err, "reading the consumer's lag failed"),
-        }
-    }
-}
-
-/// `resolver directory import FILE --bucket NAME`: loads the file into the bucket.
-///
-/// # Errors
-/// When the file or NATS refuses.
-pub async fn import_directory(
-    config: &Config,
-    file: &Path,
-    bucket: &str,
-) -> Result<usize, RunError> {
-    let (client, _) = config.nats.connect("frontline-directory-import").await?;
-    let jetstream = jetstream::new(client.clone());
-    let count = kv::import(&jetstream, bucket, file).await?;
-    let _ = client.flush().await;
-    Ok(count)
 }

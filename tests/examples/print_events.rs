@@ -8,7 +8,7 @@
 
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use clap::Parser;
-use frontline_shared::events::ConversationEvent;
+use frontline_shared::ConversationEvent;
 use frontline_shared::{Envelope, subject};
 use futures::StreamExt;
 

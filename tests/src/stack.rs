@@ -361,7 +361,7 @@ where
         )
         .await
         .expect("subscribe");
-    frontline_ingress::nats::round_trip(&client)
+    frontline_runtime::nats::round_trip(&client)
         .await
         .expect("the server has the subscription");
     let (counter, reply) = (seen.clone(), std::sync::Arc::new(reply));

@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use frontline_shared::Modification;
+use http_body_util::Full;
 use tokio::sync::Notify;
 
 use super::*;
@@ -67,10 +68,10 @@ impl Broker for FakeBroker {
     }
 }
 
-fn app(broker: FakeBroker, max_in_flight: usize) -> Arc<App<FakeBroker>> {
-    Arc::new(App {
+fn app(broker: FakeBroker, max_in_flight: usize) -> Arc<WebhookHandler<FakeBroker>> {
+    Arc::new(WebhookHandler {
         broker,
-        verifier: WebhookVerifier::new(None),
+        reader: WebhookReader::new(None),
         subjects: Subjects::default(),
         metrics: IngressMetrics::new().unwrap(),
         max_body_bytes: 1_024,

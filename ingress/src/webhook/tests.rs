@@ -4,8 +4,8 @@ use crate::signature::sign;
 const ORIGIN: &str = "https://hooks.example.com";
 const PATH: &str = "/webhooks/conversations";
 
-fn verifier() -> WebhookVerifier {
-    WebhookVerifier::new(Some(SignatureVerifier::new(
+fn reader() -> WebhookReader {
+    WebhookReader::new(Some(SignatureVerifier::new(
         "secret".parse().unwrap(),
         ORIGIN.parse().unwrap(),
     )))
@@ -71,7 +71,7 @@ fn verifies_a_signed_form_post() {
         signature: Some(&signature),
         idempotency_token: None,
     };
-    let webhook = verifier().verify(raw).unwrap();
+    let webhook = reader().read(raw).unwrap();
     assert_eq!(webhook.event_type(), Some("onMessageAdded"));
     assert_eq!(webhook.param("Body"), Some("a+b & c"));
     let tampered = body.replace("CH1", "CH2");
@@ -80,7 +80,7 @@ fn verifies_a_signed_form_post() {
         ..raw
     };
     assert_eq!(
-        verifier().verify(raw).unwrap_err().status(),
+        reader().read(raw).unwrap_err().status(),
         http::StatusCode::FORBIDDEN
     );
 }
@@ -100,7 +100,7 @@ fn verifies_a_signed_get() {
         signature: Some(&signature),
         idempotency_token: Some(" tok-1 "),
     };
-    let webhook = verifier().verify(raw).unwrap();
+    let webhook = reader().read(raw).unwrap();
     assert_eq!(webhook.param("MessagingBinding.Address"), Some("+1555"));
     assert_eq!(webhook.idempotency_token(), Some("tok-1"));
     assert_eq!(webhook.dedupe_id(), "tok-1");
@@ -109,7 +109,7 @@ fn verifies_a_signed_get() {
         ..raw
     };
     assert_eq!(
-        verifier().verify(raw).unwrap_err().status(),
+        reader().read(raw).unwrap_err().status(),
         http::StatusCode::FORBIDDEN
     );
 }
@@ -127,7 +127,7 @@ fn verifies_a_json_body_by_its_hash() {
         signature: Some(&signature),
         idempotency_token: None,
     };
-    let webhook = verifier().verify(raw).unwrap();
+    let webhook = reader().read(raw).unwrap();
     assert_eq!(webhook.event_type(), Some("onMessageAdded"));
     assert_eq!(webhook.param("Index"), Some("3"));
     assert_eq!(webhook.param("bodySHA256"), None);
@@ -136,7 +136,7 @@ fn verifies_a_json_body_by_its_hash() {
         ..raw
     };
     assert_eq!(
-        verifier().verify(raw).unwrap_err().status(),
+        reader().read(raw).unwrap_err().status(),
         http::StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
 }
@@ -152,7 +152,7 @@ fn insecure_mode_skips_the_signature_only() {
         idempotency_token: None,
     };
     assert_eq!(
-        WebhookVerifier::new(None).verify(raw).unwrap().event_type(),
+        WebhookReader::new(None).read(raw).unwrap().event_type(),
         Some("onMessageAdded")
     );
 }
@@ -227,7 +227,7 @@ mod properties {
                     signature: Some("AAAA"),
                     idempotency_token: None,
                 };
-                if let Err(rejection) = verifier().verify(raw) {
+                if let Err(rejection) = reader().read(raw) {
                     prop_assert!(rejection.status().is_client_error());
                 }
             }
@@ -246,7 +246,7 @@ mod properties {
                 signature: Some(&signature),
                 idempotency_token: None,
             };
-            let webhook = verifier().verify(raw).expect("a correctly signed form verifies");
+            let webhook = reader().read(raw).expect("a correctly signed form verifies");
             // Parsing gives back exactly the pairs sent, in order.
             let parsed: Vec<(String, String)> = webhook.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             prop_assert_eq!(&parsed, &pairs);

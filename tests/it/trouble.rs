@@ -365,7 +365,7 @@ async fn a_subscription_is_routable_once_round_trip_returns() {
     for n in 0..200 {
         let subject = format!("probe.{n}");
         let mut subscriber = listener.subscribe(subject.clone()).await.unwrap();
-        frontline_ingress::nats::round_trip(&listener)
+        frontline_runtime::nats::round_trip(&listener)
             .await
             .unwrap();
         let answering = listener.clone();

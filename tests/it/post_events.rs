@@ -51,7 +51,7 @@ async fn every_post_event_type_is_stored_under_its_subject() {
         );
         let traceparent = message.header(headers::TRACEPARENT).expect("a traceparent");
         assert!(
-            frontline_ingress::telemetry::trace_id(&traceparent).is_some(),
+            frontline_runtime::telemetry::trace_id(&traceparent).is_some(),
             "{traceparent}"
         );
         assert!(message.header(headers::MSG_ID).is_some());
@@ -229,7 +229,7 @@ async fn a_traceparent_from_twilio_is_continued_on_the_message() {
     let messages = stored(&stack.nats.url(), subject::DEFAULT_STREAM).await;
     let traceparent = messages[0].header(headers::TRACEPARENT).unwrap();
     assert_eq!(
-        frontline_ingress::telemetry::trace_id(&traceparent),
+        frontline_runtime::telemetry::trace_id(&traceparent),
         Some("4bf92f3577b34da6a3ce929d0e0e4736")
     );
 }

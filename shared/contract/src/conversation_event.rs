@@ -5,7 +5,7 @@
 //! [`ConversationEvent::Unknown`] with all its parameters.
 
 use crate::envelope::{Envelope, ParamValue, Params};
-use crate::event::EventType;
+use crate::event_type::EventType;
 
 /// Parameters every webhook carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -167,34 +167,18 @@ pub async fn open_kv_bucket(
         return Ok(store);
     }
     jetstream
-        .get_or_create_stream(kv_config(bucket, max_age, storage))
+        .get_or_create_stream(kv_stream_config(bucket, max_age, storage))
         .await?;
     Ok(jetstream.get_key_value(bucket).await?)
 }
 
-/// Opens a cache bucket, in memory, creating it or bringing its limits up to date: entries
-/// expire after `max_age`, and past `max_bytes` the oldest are dropped to make room, so the
-/// cache can never take more than `max_bytes` of the server's memory however fast it is written.
-///
-/// # Errors
-/// When JetStream refuses.
-pub async fn open_cache_bucket(
-    jetstream: &jetstream::Context,
+/// The stream of KV bucket `bucket`, laid out as the NATS clients expect: one value per key,
+/// entries expiring after `max_age` (`Duration::ZERO`: never).
+pub fn kv_stream_config(
     bucket: &str,
     max_age: Duration,
-    max_bytes: i64,
-) -> Result<kv::Store, async_nats::Error> {
-    let config = stream::Config {
-        max_bytes,
-        discard: stream::DiscardPolicy::Old,
-        ..kv_config(bucket, max_age, stream::StorageType::Memory)
-    };
-    jetstream.create_or_update_stream(config).await?;
-    Ok(jetstream.get_key_value(bucket).await?)
-}
-
-/// The stream of KV bucket `bucket`, laid out as the NATS clients expect.
-fn kv_config(bucket: &str, max_age: Duration, storage: stream::StorageType) -> stream::Config {
+    storage: stream::StorageType,
+) -> stream::Config {
     stream::Config {
         name: format!("KV_{bucket}"),
         subjects: vec![format!("$KV.{bucket}.>")],

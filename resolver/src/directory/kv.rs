@@ -11,6 +11,8 @@ use async_nats::jetstream::{self, kv};
 use frontline_shared::Customer;
 use futures::{FutureExt, StreamExt, TryStreamExt};
 
+use frontline_runtime::nats::NatsArgs;
+
 use crate::directory::{Directory, DirectoryError, DirectoryHandle};
 
 /// Why the KV directory failed.
@@ -22,6 +24,9 @@ pub enum KvError {
     /// The import file is unusable.
     #[error(transparent)]
     File(#[from] DirectoryError),
+    /// The NATS settings are unusable.
+    #[error("NATS: {0}")]
+    Connect(#[from] async_nats::ConnectError),
     /// A `customer_id` that cannot be a KV key.
     #[error("customer_id {0:?} cannot be a KV key (letters, digits, - _ = / . only)")]
     BadKey(String),
@@ -35,7 +40,7 @@ pub async fn open_bucket(
     jetstream: &jetstream::Context,
     bucket: &str,
 ) -> Result<kv::Store, KvError> {
-    Ok(frontline_ingress::nats::open_kv_bucket(
+    Ok(frontline_runtime::nats::open_kv_bucket(
         jetstream,
         bucket,
         Duration::ZERO,
@@ -66,6 +71,19 @@ pub async fn import(
             .map_err(async_nats::Error::from)?;
     }
     Ok(customers.len())
+}
+
+/// `resolver directory import FILE --bucket NAME`: connects with `nats` and loads the file into
+/// the bucket; returns how many customers.
+///
+/// # Errors
+/// When the file, the NATS settings or NATS refuse.
+pub async fn import_file(nats: &NatsArgs, bucket: &str, file: &Path) -> Result<usize, KvError> {
+    let (client, _) = nats.connect("frontline-directory-import").await?;
+    let jetstream = jetstream::new(client.clone());
+    let count = import(&jetstream, bucket, file).await?;
+    let _ = client.flush().await;
+    Ok(count)
 }
 
 /// Loads the bucket into `handle` and returns a future that keeps it up to date (run it in a

@@ -6,10 +6,9 @@
 //! attributes; an unknown address names the conversation after the address; no address, accept.
 //! Every other pre-event is accepted.
 
+use crate::attributes;
+use crate::directory::{CustomerDirectory, Lookup};
 use frontline_shared::{Envelope, EventType, Modification, PreReply};
-use serde_json::{Map, Value};
-
-use crate::directory::CustomerDirectory;
 
 /// The customer's address (a list for group MMS).
 const ADDRESS: &str = "MessagingBinding.Address";
@@ -22,15 +21,6 @@ const ATTRIBUTES: &str = "Attributes";
 /// (see [`frontline_shared::Envelope::from_slice_with_params`]). A rule reading another parameter
 /// must add it here; the tests decide every case both ways to catch a missing name.
 pub const PARAMS_READ: &[&str] = &[ADDRESS, AUTHOR_ADDRESS, ATTRIBUTES];
-
-/// Whether a decision consulted the directory, and what it found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// A known customer.
-    Hit,
-    /// No customer for the address.
-    Miss,
-}
 
 /// A decision: the reply, and the directory lookup it made (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +66,12 @@ fn conversation_add(envelope: &Envelope, directory: &dyn CustomerDirectory) -> R
             lookup: Some(Lookup::Miss),
         };
     };
-    let attributes = customer
-        .avatar
-        .as_deref()
-        .and_then(|avatar| merged_attributes(params.get(ATTRIBUTES), "avatar", avatar));
+    // Attributes that are not an object are left as they are: the name is still set.
+    let attributes = customer.avatar.as_deref().and_then(|avatar| {
+        attributes::merge(params.get(ATTRIBUTES).unwrap_or(""), &[("avatar", avatar)])
+            .ok()
+            .flatten()
+    });
     let fields = Modification {
         friendly_name: Some(customer.display_name.clone()),
         attributes,
@@ -91,25 +83,12 @@ fn conversation_add(envelope: &Envelope, directory: &dyn CustomerDirectory) -> R
     }
 }
 
-/// The existing attributes (a JSON object in a string) with `key` added unless already there;
-/// `None` when nothing would change. Attributes that are not a JSON object are replaced.
-pub fn merged_attributes(existing: Option<&str>, key: &str, value: &str) -> Option<String> {
-    let mut object = match existing.map(serde_json::from_str::<Value>) {
-        Some(Ok(Value::Object(object))) => object,
-        Some(Ok(_)) | Some(Err(_)) | None => Map::new(),
-    };
-    if object.contains_key(key) {
-        return None;
-    }
-    object.insert(key.to_owned(), Value::String(value.to_owned()));
-    Some(Value::Object(object).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::directory::Directory;
     use frontline_shared::envelope::Params;
+    use serde_json::Value;
 
     fn directory() -> Directory {
         let customers = serde_json::json!([
@@ -290,18 +269,18 @@ mod tests {
     }
 
     #[test]
-    fn attributes_that_are_not_an_object_are_replaced() {
-        assert_eq!(
-            merged_attributes(Some("not json"), "avatar", "a").as_deref(),
-            Some(r#"{"avatar":"a"}"#)
-        );
-        assert_eq!(
-            merged_attributes(Some("[1]"), "avatar", "a").as_deref(),
-            Some(r#"{"avatar":"a"}"#)
-        );
-        assert_eq!(
-            merged_attributes(None, "avatar", "a").as_deref(),
-            Some(r#"{"avatar":"a"}"#)
-        );
+    fn attributes_that_are_not_an_object_are_left_alone() {
+        for attributes in ["not json", "[1]", "\"text\""] {
+            let event = envelope(
+                "onConversationAdd",
+                &[
+                    ("MessagingBinding.Address", "+14155550001"),
+                    ("Attributes", attributes),
+                ],
+            );
+            let fields = modified(decide(&event, &directory()));
+            assert_eq!(fields.friendly_name.as_deref(), Some("Bobby Shaftoe"));
+            assert_eq!(fields.attributes, None, "{attributes}");
+        }
     }
 }

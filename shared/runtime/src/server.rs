@@ -1,9 +1,10 @@
-//! The HTTP/1.1 accept loop both listeners use: a header-read timeout, a cap on open
-//! connections, and graceful shutdown (stop accepting, let every in-flight request finish, give
-//! up after the grace period). Also the one shutdown future for SIGINT and SIGTERM.
+//! The HTTP/1.1 accept loop every listener uses (the ingress's public one and both admin
+//! listeners): a header-read timeout, a cap on open connections, and graceful shutdown (stop
+//! accepting, let every in-flight request finish, give up after the grace period).
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -115,28 +115,4 @@ fn spawn_connection<H, F>(
         }
         drop(permit);
     });
-}
-
-/// Resolves on the first SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {},
-                    _ = terminate.recv() => {},
-                }
-            }
-            Err(err) => {
-                tracing::error!(cause = %err, "cannot listen for SIGTERM; only SIGINT stops");
-                let _ = interrupt.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown signal received");
 }

@@ -5,7 +5,7 @@
 //! `<prefix>.dlq.<consumer>.<EventType>`. A token is taken from a webhook parameter only when it
 //! matches `[A-Za-z0-9_-]{1,64}`, so no parameter can add a token or a wildcard.
 
-use crate::event::EventType;
+use crate::event_type::EventType;
 
 /// The default first token of every subject (`SUBJECT_PREFIX`).
 pub const DEFAULT_PREFIX: &str = "frontline";
@@ -115,6 +115,50 @@ impl Subjects {
     pub fn dlq_wildcard(&self) -> String {
         format!("{}.dlq.>", self.prefix)
     }
+
+    /// The tokens of a subject this deployment built with [`Subjects::pre`] or
+    /// [`Subjects::post`], read back: the event type (`None` for `unknown` or a name outside the
+    /// table) and the conversation token (`None` for `_`). `None` for any other subject.
+    pub fn parse<'s>(&self, subject: &'s str) -> Option<ParsedSubject<'s>> {
+        let rest = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('.')?;
+        let mut tokens = rest.split('.');
+        let kind = match tokens.next()? {
+            "pre" => SubjectKind::Pre,
+            "post" => SubjectKind::Post,
+            _ => return None,
+        };
+        let (event, conversation) = (tokens.next()?, tokens.next()?);
+        if tokens.next().is_some() || !is_token(event) || !is_token(conversation) {
+            return None;
+        }
+        Some(ParsedSubject {
+            kind,
+            event_type: EventType::parse(event),
+            conversation_sid: (conversation != PLACEHOLDER).then_some(conversation),
+        })
+    }
+}
+
+/// Which path a parsed subject belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectKind {
+    /// `<prefix>.pre.…`: a request to the resolvers.
+    Pre,
+    /// `<prefix>.post.…`: a stored event.
+    Post,
+}
+
+/// A pre- or post-event subject read back by [`Subjects::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedSubject<'s> {
+    /// Pre or post.
+    pub kind: SubjectKind,
+    /// The event type, when it is one of the known table.
+    pub event_type: Option<EventType>,
+    /// The conversation token, unless it was the placeholder `_`.
+    pub conversation_sid: Option<&'s str>,
 }
 
 #[cfg(test)]
@@ -158,5 +202,50 @@ mod tests {
         assert_eq!(other.dlq_wildcard(), "acme.dlq.>");
         assert!(Subjects::new("a.b").is_err());
         assert!(Subjects::new("").is_err());
+    }
+
+    #[test]
+    fn subjects_parse_back_to_what_built_them() {
+        let subjects = Subjects::new("acme").unwrap();
+        for event in EventType::ALL {
+            for sid in [None, Some("CH9")] {
+                let built = match event.kind() {
+                    crate::EventKind::Pre => subjects.pre(*event, sid),
+                    crate::EventKind::Post => subjects.post(Some(*event), sid),
+                };
+                let parsed = subjects.parse(&built).unwrap();
+                assert_eq!(parsed.event_type, Some(*event), "{built}");
+                assert_eq!(parsed.conversation_sid, sid, "{built}");
+                let kind = match event.kind() {
+                    crate::EventKind::Pre => SubjectKind::Pre,
+                    crate::EventKind::Post => SubjectKind::Post,
+                };
+                assert_eq!(parsed.kind, kind);
+            }
+        }
+        let built = subjects.post(None, Some("CH1"));
+        let unknown = subjects.parse(&built).unwrap();
+        assert_eq!(
+            (unknown.event_type, unknown.conversation_sid),
+            (None, Some("CH1"))
+        );
+    }
+
+    #[test]
+    fn foreign_subjects_do_not_parse() {
+        let subjects = Subjects::default();
+        for foreign in [
+            "acme.pre.onMessageAdd._",
+            "frontline.pre.onMessageAdd",
+            "frontline.pre.onMessageAdd._.extra",
+            "frontline.dlq.c.onMessageAdd",
+            "frontlinex.pre.onMessageAdd._",
+            "frontline.pre.*._",
+            "frontline.pre..CH1",
+            "frontline",
+            "",
+        ] {
+            assert_eq!(subjects.parse(foreign), None, "{foreign}");
+        }
     }
 }

@@ -18,3 +18,29 @@ pub const DLQ_REASON: &str = "Frontline-Dlq-Reason";
 pub const HTTP_IDEMPOTENCY_TOKEN: &str = "I-Twilio-Idempotency-Token";
 /// The HTTP header carrying Twilio's signature.
 pub const HTTP_SIGNATURE: &str = "X-Twilio-Signature";
+
+/// The value of [`DEADLINE`]: Unix epoch milliseconds, in decimal.
+pub fn deadline_value(unix_millis: u64) -> String {
+    unix_millis.to_string()
+}
+
+/// Reads a [`DEADLINE`] value back; `None` when it is not one.
+pub fn parse_deadline(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_reads_back_as_written() {
+        for millis in [0, 1_764_412_800_123, u64::MAX] {
+            assert_eq!(parse_deadline(&deadline_value(millis)), Some(millis));
+        }
+        assert_eq!(deadline_value(1_764_412_800_123), "1764412800123");
+        for bad in ["", "soon", "-1", "1.5", "18446744073709551616"] {
+            assert_eq!(parse_deadline(bad), None, "{bad}");
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use frontline_ingress::telemetry::{self, LogFormat};
+use frontline_runtime::telemetry::{self, LogFormat};
 use frontline_tests::fake_twilio::FakeTwilio;
 use frontline_tests::http::{WEBHOOK_PATH, serve_local};
 use frontline_tests::nats::NatsServer;
@@ -131,7 +131,7 @@ async fn trace_context_flows_end_to_end_and_secrets_never_reach_the_logs() {
         .traceparent
         .expect("a traceparent on the REST call");
     assert_eq!(
-        frontline_ingress::telemetry::trace_id(&rest_parent),
+        frontline_runtime::telemetry::trace_id(&rest_parent),
         Some(post_trace)
     );
 

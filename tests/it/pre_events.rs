@@ -121,9 +121,9 @@ async fn a_resolver_with_least_privilege_becomes_ready_and_answers() {
         }
         "#,
     );
-    let login = |nats: &mut frontline_ingress::nats::NatsArgs, user: &str| {
+    let login = |nats: &mut frontline_runtime::nats::NatsArgs, user: &str| {
         nats.user = Some(user.to_owned());
-        nats.password = Some(frontline_ingress::secret::Secret::new(user));
+        nats.password = Some(frontline_runtime::secret::Secret::new(user));
     };
     let ingress = ready_ingress(&nats.url(), |config| login(&mut config.nats, "ingress")).await;
     let mut config = resolver_config(&nats.url());

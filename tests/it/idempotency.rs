@@ -161,7 +161,7 @@ async fn an_answer_cache_made_by_an_older_version_gets_its_limits() {
     let nats = NatsServer::start();
     let js = jetstream::new(connect(&nats.url()).await);
     // The layout of earlier versions: no size limit, new writes refused when full.
-    frontline_ingress::nats::open_kv_bucket(
+    frontline_runtime::nats::open_kv_bucket(
         &js,
         BUCKET,
         Duration::from_secs(300),

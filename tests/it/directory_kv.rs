@@ -13,9 +13,10 @@ use frontline_tests::{WAIT, eventually, twilio};
 async fn a_running_resolver_sees_directory_changes() {
     let nats = NatsServer::start();
     let js = jetstream::new(connect(&nats.url()).await);
-    let imported = frontline_resolver::kv::import(&js, "customers", &example_directory())
-        .await
-        .unwrap();
+    let imported =
+        frontline_resolver::directory::kv::import(&js, "customers", &example_directory())
+            .await
+            .unwrap();
     assert_eq!(imported, 4);
 
     let mut config = resolver_config(&nats.url());
@@ -62,7 +63,7 @@ async fn import_refuses_ids_that_cannot_be_keys() {
         r#"[{"customer_id":"a b","display_name":"Spaces","channels":[]}]"#,
     )
     .unwrap();
-    let err = frontline_resolver::kv::import(&js, "customers", &file)
+    let err = frontline_resolver::directory::kv::import(&js, "customers", &file)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("a b"), "{err}");

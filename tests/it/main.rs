@@ -1,0 +1,16 @@
+//! The end-to-end tests, one module per area, linked into one test binary: each test starts its
+//! own nats-server (the harness's `NatsServer` guard) and runs the real ingress and resolver.
+#![forbid(unsafe_code)]
+
+mod bad_input;
+mod cluster;
+mod directory_kv;
+mod hostile;
+mod idempotency;
+mod observability;
+mod participants;
+mod post_events;
+mod pre_events;
+mod signals;
+mod trace_context;
+mod trouble;
