@@ -179,9 +179,30 @@ impl<B: Broker> WebhookHandler<B> {
                 );
             }
         }
+        let decided = self
+            .ask_resolvers(event, &webhook, &traceparent)
+            .await
+            .and_then(decision);
+        let Some((outcome, decided)) = decided else {
+            return answer(Outcome::Fallback, self.fallback_response());
+        };
+        // Only a resolver's decision is cached: a fallback must not stick to the retries.
+        if let Some(key) = cache_key {
+            self.broker.cache_answer(key, decided.encode()).await;
+        }
+        answer(outcome, pre_response(decided.status, decided.body))
+    }
+
+    /// The resolvers' reply to a pre-event; `None` when there is no usable one.
+    async fn ask_resolvers(
+        &self,
+        event: EventType,
+        webhook: &Webhook<'_>,
+        traceparent: &str,
+    ) -> Option<PreReply> {
         let subject = self.subjects.pre(event, webhook.conversation_sid());
         let deadline = unix_millis() + self.pre_event_timeout.as_millis() as u64;
-        let mut headers = message_headers(&webhook, event.as_str(), &traceparent);
+        let mut headers = message_headers(webhook, event.as_str(), traceparent);
         headers.insert(DEADLINE, headers::deadline_value(deadline).as_str());
         let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
         let asked = Instant::now();
@@ -192,44 +213,17 @@ impl<B: Broker> WebhookHandler<B> {
         self.metrics
             .nats_request_duration
             .observe(asked.elapsed().as_secs_f64());
-        let reply = match reply {
-            Ok(payload) => PreReply::from_slice(&payload).map_err(|err| {
-                tracing::warn!(cause = %err, "unreadable resolver reply; taking the fallback");
-            }),
+        match reply {
+            Ok(payload) => PreReply::from_slice(&payload)
+                .map_err(|err| {
+                    tracing::warn!(cause = %err, "unreadable resolver reply; taking the fallback");
+                })
+                .ok(),
             Err(err) => {
                 tracing::warn!(cause = %err, "no resolver answer; taking the fallback");
-                Err(())
+                None
             }
-        };
-        let (outcome, status, body) = match reply {
-            Ok(PreReply::Accept) => (Outcome::Accepted, StatusCode::OK, Bytes::from_static(b"{}")),
-            Ok(PreReply::Modify { fields }) if fields.is_empty() => {
-                (Outcome::Accepted, StatusCode::OK, Bytes::from_static(b"{}"))
-            }
-            Ok(PreReply::Modify { fields }) => (
-                Outcome::Modified,
-                StatusCode::OK,
-                Bytes::from(fields.to_twilio_body()),
-            ),
-            Ok(PreReply::Reject { reason }) => {
-                tracing::info!(reason = %reason, "resolver rejected the action");
-                (Outcome::Rejected, StatusCode::FORBIDDEN, Bytes::new())
-            }
-            Ok(PreReply::Error { message }) => {
-                tracing::warn!(cause = %message, "resolver failed; taking the fallback");
-                return answer(Outcome::Fallback, self.fallback_response());
-            }
-            Err(()) => return answer(Outcome::Fallback, self.fallback_response()),
-        };
-        // Only a resolver's decision is cached: a fallback must not stick to the retries.
-        if let Some(key) = cache_key {
-            let cached = CachedAnswer {
-                status,
-                body: body.clone(),
-            };
-            self.broker.cache_answer(key, cached.encode()).await;
         }
-        answer(outcome, pre_response(status, body))
     }
 
     /// Stores the event; 200 only after JetStream's PubAck.
@@ -284,6 +278,31 @@ impl<B: Broker> WebhookHandler<B> {
             Fallback::Reject => empty(StatusCode::SERVICE_UNAVAILABLE),
         }
     }
+}
+
+/// What a resolver's reply tells Twilio, and how it is counted; `None` for an error reply,
+/// which takes the fallback.
+fn decision(reply: PreReply) -> Option<(Outcome, CachedAnswer)> {
+    let (outcome, status, body) = match reply {
+        PreReply::Accept => (Outcome::Accepted, StatusCode::OK, Bytes::from_static(b"{}")),
+        PreReply::Modify { fields } if fields.is_empty() => {
+            (Outcome::Accepted, StatusCode::OK, Bytes::from_static(b"{}"))
+        }
+        PreReply::Modify { fields } => (
+            Outcome::Modified,
+            StatusCode::OK,
+            Bytes::from(fields.to_twilio_body()),
+        ),
+        PreReply::Reject { reason } => {
+            tracing::info!(reason = %reason, "resolver rejected the action");
+            (Outcome::Rejected, StatusCode::FORBIDDEN, Bytes::new())
+        }
+        PreReply::Error { message } => {
+            tracing::warn!(cause = %message, "resolver failed; taking the fallback");
+            return None;
+        }
+    };
+    Some((outcome, CachedAnswer { status, body }))
 }
 
 /// The outcome a cached answer counts as.

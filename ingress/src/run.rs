@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, NatsBroker, StreamSettings};
 use crate::config::{Config, ConfigError};
@@ -55,34 +57,9 @@ pub async fn run(
         config.stream_name.clone(),
         Duration::from_millis(config.publish_timeout_ms),
     );
-    let settings = StreamSettings {
-        name: config.stream_name.clone(),
-        subject: subjects.post_wildcard(),
-        max_age: config.stream_max_age,
-        replicas: config.stream_replicas,
-    };
     // Background upkeep (stream, answer cache) holds no work in hand: it ends when `stop` does.
     let (stop, stopped) = watch::channel(false);
-    let until_stopped = |task: futures::future::BoxFuture<'static, ()>| {
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = task => {},
-                _ = stopped.wait_for(|stopped| *stopped) => {},
-            }
-        })
-    };
-    let mut upkeep = Vec::new();
-    if let Some(cache) = config.cache() {
-        let cacher = broker.clone();
-        upkeep.push(until_stopped(
-            async move { cacher.open_cache(cache).await }.boxed(),
-        ));
-    }
-    let maintainer = broker.clone();
-    upkeep.push(until_stopped(
-        async move { maintainer.maintain_stream(settings, connected).await }.boxed(),
-    ));
+    let upkeep = spawn_upkeep(&config, &broker, connected, stopped);
 
     let app = Arc::new(WebhookHandler {
         broker: broker.clone(),
@@ -96,17 +73,7 @@ pub async fn run(
     });
 
     let (admin_stop, admin_stopped) = oneshot::channel::<()>();
-    let ready_broker = broker.clone();
-    let ready: ReadinessCheck = Arc::new(move || {
-        let broker = ready_broker.clone();
-        async move { broker.ready().await }.boxed()
-    });
-    let admin = tokio::spawn(serve_admin(
-        admin_listener,
-        metrics.registry().clone(),
-        ready,
-        admin_stopped.map(|_| ()),
-    ));
+    let admin = spawn_admin(admin_listener, &metrics, &broker, admin_stopped.map(|_| ()));
 
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
@@ -139,4 +106,59 @@ pub async fn run(
     let _ = admin.await;
     tracing::info!("ingress stopped");
     Ok(())
+}
+
+/// Keeps the stream created and up to date, and opens the answer cache, until `stopped`.
+fn spawn_upkeep(
+    config: &Config,
+    broker: &NatsBroker,
+    connected: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let until_stopped = |task: BoxFuture<'static, ()>| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task => {},
+                _ = stopped.wait_for(|stopped| *stopped) => {},
+            }
+        })
+    };
+    let settings = StreamSettings {
+        name: config.stream_name.clone(),
+        subject: config.subjects().post_wildcard(),
+        max_age: config.stream_max_age,
+        replicas: config.stream_replicas,
+    };
+    let maintainer = broker.clone();
+    let mut upkeep = vec![until_stopped(
+        async move { maintainer.maintain_stream(settings, connected).await }.boxed(),
+    )];
+    if let Some(cache) = config.cache() {
+        let cacher = broker.clone();
+        upkeep.push(until_stopped(
+            async move { cacher.open_cache(cache).await }.boxed(),
+        ));
+    }
+    upkeep
+}
+
+/// Serves `/metrics`, `/livez` and `/readyz` (the broker's readiness) until `stopped`.
+fn spawn_admin(
+    listener: TcpListener,
+    metrics: &IngressMetrics,
+    broker: &NatsBroker,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let broker = broker.clone();
+    let ready: ReadinessCheck = Arc::new(move || {
+        let broker = broker.clone();
+        async move { broker.ready().await }.boxed()
+    });
+    tokio::spawn(serve_admin(
+        listener,
+        metrics.registry().clone(),
+        ready,
+        stopped,
+    ))
 }

@@ -103,20 +103,7 @@ pub async fn run(
         consumer_required: credentials.is_some(),
         ..Readiness::default()
     });
-    let (ready_client, ready_state) = (client.clone(), readiness.clone());
-    let ready: ReadinessCheck = Arc::new(move || {
-        let verdict = ready_state.check(ready_client.connection_state());
-        async move { verdict }.boxed()
-    });
-    let mut admin_stop = stop.clone();
-    let admin = tokio::spawn(serve_admin(
-        admin_listener,
-        metrics.registry().clone(),
-        ready,
-        async move {
-            let _ = admin_stop.wait_for(|stopped| *stopped).await;
-        },
-    ));
+    let admin = spawn_admin(admin_listener, &metrics, &client, &readiness, stop.clone());
     let shutdown = async move {
         shutdown.await;
         stop_tx.send_replace(true);
@@ -170,6 +157,29 @@ pub async fn run(
         tracing::warn!("grace period over before the work in hand finished");
     }
     finish(admin).await
+}
+
+/// Serves `/metrics`, `/livez` and `/readyz` until `stop` turns `true`.
+fn spawn_admin(
+    listener: TcpListener,
+    metrics: &ResolverMetrics,
+    client: &async_nats::Client,
+    readiness: &Arc<Readiness>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let (client, readiness) = (client.clone(), readiness.clone());
+    let ready: ReadinessCheck = Arc::new(move || {
+        let verdict = readiness.check(client.connection_state());
+        async move { verdict }.boxed()
+    });
+    tokio::spawn(serve_admin(
+        listener,
+        metrics.registry().clone(),
+        ready,
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        },
+    ))
 }
 
 fn participant_worker(
