@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use frontline_shared::subject;
-use frontline_tests::http::{WEBHOOK_PATH, admin_get, form_encode};
+use frontline_tests::http::{WEBHOOK_PATH, admin_get, form_encode, metric};
 use frontline_tests::stack::{Stack, stored};
 use frontline_tests::twilio;
 use http::Method;
@@ -83,17 +83,25 @@ async fn missing_or_wrong_signatures_get_403_and_nothing_is_published() {
     );
     stream_is_empty(&stack).await;
     let metrics = admin_get(stack.ingress.admin, "/metrics").await.text();
-    assert!(
-        metrics.contains(
-            r#"frontline_ingress_requests_total{event_type="other",outcome="bad_signature"} 6"#
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_ingress_requests_total{event_type="other",outcome="bad_signature"}"#
         ),
+        6.0,
         "{metrics}"
     );
     let resolver = admin_get(stack.resolver.admin, "/metrics").await.text();
-    assert!(
-        !resolver.contains(r#"outcome="modified"} 1"#),
-        "the resolver was asked: {resolver}"
-    );
+    for outcome in ["accepted", "modified", "rejected", "error", "expired"] {
+        let series = format!(
+            r#"frontline_resolver_messages_total{{event_type="onConversationAdd",outcome="{outcome}"}}"#
+        );
+        assert_eq!(
+            metric(&resolver, &series),
+            0.0,
+            "the resolver was asked: {resolver}"
+        );
+    }
 }
 
 #[tokio::test]

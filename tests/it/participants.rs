@@ -8,8 +8,8 @@ use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::http::{admin_get, metric};
 use frontline_tests::nats::NatsServer;
 use frontline_tests::stack::{
-    Ingress, Resolver, ready_ingress, resolver_config_with_twilio, spawn_isolated_resolver,
-    spawn_resolver, stored,
+    Ingress, Resolver, connect, participant_consumer_info, ready_ingress,
+    resolver_config_with_twilio, spawn_isolated_resolver, spawn_resolver, stored,
 };
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
@@ -163,13 +163,128 @@ async fn too_many_requests_waits_for_retry_after() {
     let world = world().await;
     let resolver = world.resolver().await;
     world.fake.add_participant(CONVERSATION, "MB05", "{}");
-    world.fake.fail_next(1, Failure::Status(429, Some(1)));
+    // Three seconds: longer than the first backoff step (one second), so only honouring
+    // Twilio's Retry-After makes the redelivery wait this long.
+    world.fake.fail_next(1, Failure::Status(429, Some(3)));
     world.participant_added("MB05", BOBBY).await;
     assert_eq!(
         world.enriched("MB05").await["display_name"],
         "Bobby Shaftoe"
     );
     assert_eq!(outcome(&resolver, "retried").await, 1.0);
+    let waited = world.fake.intervals(&Method::GET)[0];
+    assert!(
+        waited >= Duration::from_millis(2_900),
+        "redelivered after {waited:?}, before Retry-After: 3"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_comes_back_after_its_delay_and_the_backoff_grows() {
+    let world = world().await;
+    let _resolver = world.resolver().await;
+    world.fake.add_participant(CONVERSATION, "MB12", "{}");
+    world.fake.fail_next(3, Failure::Status(500, None));
+    world.participant_added("MB12", BOBBY).await;
+    eventually(
+        Duration::from_secs(20),
+        "the update after three retries",
+        || async {
+            let attributes = world.fake.attributes(CONVERSATION, "MB12")?;
+            attributes.contains("customer_id").then_some(())
+        },
+    )
+    .await;
+    // The documented backoff: one second, then doubling. Lower bounds are exact (a redelivery
+    // never comes early); upper bounds are wide, for a loaded machine.
+    let intervals = world.fake.intervals(&Method::GET);
+    assert_eq!(intervals.len(), 3, "{intervals:?}");
+    for (interval, expected) in intervals.iter().zip([1_000u64, 2_000, 4_000]) {
+        assert!(
+            *interval >= Duration::from_millis(expected - 100)
+                && *interval < Duration::from_millis(expected + 2_500),
+            "expected about {expected} ms, got {intervals:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_outcome_is_acknowledged_and_never_redelivered() {
+    let world = world().await;
+    let resolver = world.resolver_with(|config| config.ack_wait_secs = 1).await;
+    // Dead-lettered (a permanent 400), then modified, then gone (no such participant).
+    world.fake.add_participant(CONVERSATION, "MB13", "{}");
+    world.fake.add_participant(CONVERSATION, "MB14", "{}");
+    world.fake.fail_next(1, Failure::Status(400, None));
+    world.participant_added("MB13", BOBBY).await;
+    wait_outcome(&resolver, "dead_lettered", 1.0).await;
+    world.participant_added("MB14", BOBBY).await;
+    wait_outcome(&resolver, "modified", 1.0).await;
+    world.participant_added("MB15", BOBBY).await;
+    wait_outcome(&resolver, "gone", 1.0).await;
+    let info = participant_consumer_info(&world.nats.url()).await;
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    // Unacknowledged deliveries would come back after ACK_WAIT_SECS (1 s): wait out two.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let info = participant_consumer_info(&world.nats.url()).await;
+    assert_eq!(
+        (info.num_ack_pending, info.num_redelivered),
+        (0, 0),
+        "{info:?}"
+    );
+    assert_eq!(world.fake.count(&Method::GET), 3);
+    assert_eq!(world.fake.count(&Method::POST), 1);
+    for name in ["dead_lettered", "modified", "gone"] {
+        assert_eq!(outcome(&resolver, name).await, 1.0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_that_cannot_be_stored_is_redelivered_never_dropped() {
+    let world = world().await;
+    let resolver = world.resolver().await;
+    let js = async_nats::jetstream::new(connect(&world.nats.url()).await);
+    let dlq = js
+        .get_stream(subject::DLQ_STREAM)
+        .await
+        .expect("the resolver made the DLQ stream");
+    let dlq_config = dlq.cached_info().config.clone();
+    js.delete_stream(subject::DLQ_STREAM).await.unwrap();
+    world.fake.add_participant(CONVERSATION, "MB16", "{}");
+    world.fake.fail_next(2, Failure::Status(400, None));
+    world.participant_added("MB16", BOBBY).await;
+    // The dead letter has nowhere to go: the event stays in the consumer's hands.
+    wait_outcome(&resolver, "error", 1.0).await;
+    js.create_stream(dlq_config).await.unwrap();
+    wait_outcome(&resolver, "dead_lettered", 1.0).await;
+    let dead = stored(&world.nats.url(), subject::DLQ_STREAM).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].envelope.params.get("ParticipantSid"), Some("MB16"));
+    assert_eq!(world.fake.count(&Method::GET), 2);
+    let info = participant_consumer_info(&world.nats.url()).await;
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+}
+
+#[tokio::test]
+async fn the_fake_api_refuses_what_twilio_refuses() {
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    fake.add_participant(CONVERSATION, "MB17", "{}");
+    let client = frontline_tests::http::WebhookClient::new(fake.addr);
+    let path = format!("/v1/Conversations/{CONVERSATION}/Participants/MB17");
+    let json = client
+        .send(
+            Method::POST,
+            &path,
+            &[("Content-Type", "application/json")],
+            bytes::Bytes::from_static(br#"{"Attributes":"{}"}"#),
+        )
+        .await;
+    assert_eq!(json.status, 415);
+    let put = client
+        .send(Method::PUT, &path, &[], bytes::Bytes::new())
+        .await;
+    assert_eq!(put.status, 405);
+    assert_eq!(fake.attributes(CONVERSATION, "MB17").as_deref(), Some("{}"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! headers, de-duplicated, answered only after the PubAck.
 
 use frontline_shared::{EventKind, EventType, headers, subject};
+use frontline_tests::http::metric;
 use frontline_tests::stack::{Stack, stored};
 use frontline_tests::twilio;
 
@@ -192,10 +193,12 @@ async fn a_duplicate_is_stored_once_and_still_answered_200() {
     let metrics = frontline_tests::http::admin_get(stack.ingress.admin, "/metrics")
         .await
         .text();
-    assert!(
-        metrics.contains(
-            r#"frontline_ingress_requests_total{event_type="onMessageAdded",outcome="duplicate"} 2"#
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_ingress_requests_total{event_type="onMessageAdded",outcome="duplicate"}"#
         ),
+        2.0,
         "{metrics}"
     );
 }

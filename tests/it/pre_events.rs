@@ -3,6 +3,7 @@
 use frontline_ingress::config::Fallback;
 use frontline_shared::EventKind;
 use frontline_shared::EventType;
+use frontline_tests::http::metric;
 use frontline_tests::stack::Stack;
 use frontline_tests::twilio;
 
@@ -90,10 +91,12 @@ async fn every_pre_event_type_is_answered_by_a_resolver() {
     let metrics = frontline_tests::http::admin_get(stack.resolver.admin, "/metrics")
         .await
         .text();
-    assert!(
-        metrics.contains(
-            r#"frontline_resolver_messages_total{event_type="onUserUpdate",outcome="accepted"} 1"#
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_resolver_messages_total{event_type="onUserUpdate",outcome="accepted"}"#
         ),
+        1.0,
         "{metrics}"
     );
 }

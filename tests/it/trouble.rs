@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use frontline_ingress::config::Fallback;
 use frontline_shared::subject;
 use frontline_shared::{Modification, PreReply};
-use frontline_tests::http::admin_get;
+use frontline_tests::http::{admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
 use frontline_tests::stack::{
     connect, ingress_config, ready_ingress, resolver_config, responder, spawn_ingress,
@@ -31,9 +31,14 @@ async fn no_resolver_takes_the_fallback_at_once() {
     // "At once": well before the 4 s timeout (no responders is the server's immediate answer).
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     let metrics = admin_get(ingress.admin, "/metrics").await.text();
-    assert!(metrics.contains(
-        r#"frontline_ingress_requests_total{event_type="onConversationAdd",outcome="fallback"} 1"#
-    ));
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_ingress_requests_total{event_type="onConversationAdd",outcome="fallback"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +97,14 @@ async fn a_garbage_reply_takes_the_fallback_and_an_error_reply_too() {
             503
         );
         let metrics = admin_get(ingress.admin, "/metrics").await.text();
-        assert!(metrics.contains(r#"frontline_ingress_requests_total{event_type="onConversationAdd",outcome="fallback"} 1"#));
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"frontline_ingress_requests_total{event_type="onConversationAdd",outcome="fallback"}"#
+            ),
+            1.0,
+            "{metrics}"
+        );
     }
 }
 
@@ -313,7 +325,14 @@ async fn a_resolver_skips_requests_past_their_deadline() {
         PreReply::Accept
     );
     let metrics = admin_get(resolver.admin, "/metrics").await.text();
-    assert!(metrics.contains(r#"frontline_resolver_messages_total{event_type="onConversationAdd",outcome="expired"} 1"#), "{metrics}");
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_resolver_messages_total{event_type="onConversationAdd",outcome="expired"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -1,12 +1,14 @@
 //! A local stand-in for Twilio's Conversations REST API (the one part of the world no test can
 //! reach): `GET` and `POST /v1/Conversations/{sid}/Participants/{sid}`, HTTP Basic auth checked,
-//! participants' attributes stored, every request recorded, and failures on demand (the next N
-//! requests answered 500, or 429 with `Retry-After`, or held without an answer).
+//! participants' attributes stored, every request recorded with the time it arrived, and failures
+//! on demand (the next N requests answered 500, or 429 with `Retry-After`, or held without an
+//! answer). It is as strict as Twilio about what it is sent: another method is 405, a POST whose
+//! body is not a form is 415, so a client bug shows here rather than in production.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,6 +28,8 @@ pub struct Recorded {
     pub form: Vec<(String, String)>,
     /// The `traceparent` header, if sent.
     pub traceparent: Option<String>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// A scripted failure for the next request.
@@ -104,6 +108,18 @@ impl FakeTwilio {
             .count()
     }
 
+    /// The time between consecutive requests with this method, in order.
+    pub fn intervals(&self, method: &Method) -> Vec<Duration> {
+        let times: Vec<Instant> = self
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| r.at)
+            .collect();
+        times.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
     /// Scripts the next `times` requests to fail this way.
     pub fn fail_next(&self, times: usize, failure: Failure) {
         self.lock()
@@ -126,8 +142,18 @@ async fn answer(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         == Some(expected_auth);
+    let at = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim() == "application/x-www-form-urlencoded")
+        });
     let traceparent = request
         .headers()
         .get("traceparent")
@@ -139,7 +165,12 @@ async fn answer(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    // Only a form body is read as one; anything else is refused below.
+    let form: Vec<(String, String)> = if is_form {
+        form_urlencoded::parse(&body).into_owned().collect()
+    } else {
+        Vec::new()
+    };
     let failure = {
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         state.requests.push(Recorded {
@@ -147,6 +178,7 @@ async fn answer(
             path: path.clone(),
             form: form.clone(),
             traceparent,
+            at,
         });
         state.failures.pop_front()
     };
@@ -165,6 +197,22 @@ async fn answer(
         }
         Some(Failure::Hold(duration)) => tokio::time::sleep(duration).await,
         None => {}
+    }
+    if method != Method::GET && method != Method::POST {
+        let mut response = json(
+            405,
+            serde_json::json!({"code": 20004, "message": "Method not allowed", "status": 405}),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+        return response;
+    }
+    if method == Method::POST && !is_form {
+        return json(
+            415,
+            serde_json::json!({"code": 20415, "message": "Unsupported Media Type", "status": 415}),
+        );
     }
     if !authorized {
         return json(

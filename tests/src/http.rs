@@ -195,15 +195,24 @@ pub fn form_encode(params: &Params) -> String {
         .finish()
 }
 
-/// The value of one series in a Prometheus text scrape (`0` when absent), e.g.
+/// The value of one series in a Prometheus text scrape, e.g.
 /// `metric(&text, r#"frontline_resolver_messages_total{event_type="onParticipantAdded",outcome="modified"}"#)`.
+/// A missing series is a failure, not a zero: a test that allows absence says so with
+/// [`try_metric`].
+///
+/// # Panics
+/// When the scrape does not hold `series`.
 pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
+    try_metric(text, series).unwrap_or_else(|| panic!("no series {series} in the scrape:\n{text}"))
+}
+
+/// The value of the series named exactly `series` (name and labels, as in the text format), or
+/// `None` when the scrape does not hold it.
+pub fn try_metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
 }
 
 /// Serves `handler` over HTTP/1.1 on a random loopback port for the rest of the test (the local

@@ -94,6 +94,34 @@ impl NatsServer {
         self.spawn();
     }
 
+    /// Starts the server again on the same port with an empty store: a server that lost its
+    /// disk (every stream, consumer and bucket gone).
+    pub fn restart_without_store(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(self.dir.path().join("store")).expect("the store can be removed");
+        self.spawn();
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     fn spawn(&mut self) {
         let ports_dir = self.dir.path().join("ports");
         let _ = std::fs::remove_dir_all(&ports_dir);
@@ -127,6 +155,13 @@ impl NatsServer {
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
+        // A paused server must be woken to be killed cleanly.
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(child.id().to_string())
+                .status();
+        }
         self.stop();
     }
 }

@@ -231,6 +231,19 @@ pub async fn stored(nats_url: &str, stream: &str) -> Vec<Stored> {
     messages
 }
 
+/// The resolvers' participant consumer as the server sees it now (pending acks, redeliveries).
+pub async fn participant_consumer_info(nats_url: &str) -> async_nats::jetstream::consumer::Info {
+    let js = jetstream::new(connect(nats_url).await);
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream(
+            frontline_shared::subject::RESOLVER_CONSUMER,
+            frontline_shared::subject::DEFAULT_STREAM,
+        )
+        .await
+        .expect("the participant consumer exists");
+    consumer.info().await.expect("consumer info").clone()
+}
+
 /// The resolver configuration with Twilio REST calls going to `fake`, and a short ack wait so
 /// redeliveries happen within a test.
 pub fn resolver_config_with_twilio(
