@@ -22,6 +22,14 @@ ensure_promtool() {
     fi
 }
 
+# cargo-nextest runs the suite (a test per process, a timeout per test: .config/nextest.toml).
+NEXTEST_VERSION=0.9.143
+ensure_nextest() {
+    cargo nextest --version >/dev/null 2>&1 && return
+    echo "cargo-nextest is missing; installing cargo-nextest $NEXTEST_VERSION from crates.io" >&2
+    cargo install --locked cargo-nextest --version "$NEXTEST_VERSION"
+}
+
 # ensure_package COMMAND PACKAGE: installs PACKAGE when COMMAND is missing.
 ensure_package() {
     local command=$1 package=$2

@@ -74,11 +74,13 @@ enum Verdict {
 }
 
 /// Runs the participant consumer until `stop` turns `true`: creates it (and the dead-letter
-/// stream), calls `on_ready` once it exists, keeps the lag metrics up to date, and consumes.
+/// stream), calls `on_ready` once it exists, makes it again after every reconnection (a server
+/// that lost its store has neither), keeps the lag metrics up to date, and consumes.
 pub async fn run_consumer(
     worker: ParticipantWorker,
     settings: ConsumerSettings,
     on_ready: impl FnOnce(),
+    connected: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) {
     let mut stopping = stop.clone();
@@ -92,10 +94,43 @@ pub async fn run_consumer(
         worker.metrics.clone(),
         stop.clone(),
     ));
+    let keeper = tokio::spawn(keep_consumer(
+        worker.clone(),
+        settings.clone(),
+        connected,
+        stop.clone(),
+    ));
     tracing::info!(stream = %settings.stream, consumer = RESOLVER_CONSUMER, "participant consumer started");
-    consume(worker, consumer, settings.concurrency, stop).await;
+    consume(worker, consumer, &settings, stop).await;
     let _ = lag.await;
+    let _ = keeper.await;
     tracing::info!("participant consumer stopped");
+}
+
+/// Makes the consumer (and the dead-letter stream) again after every reconnection, until
+/// `stop`: creating what exists already changes nothing.
+async fn keep_consumer(
+    worker: ParticipantWorker,
+    settings: ConsumerSettings,
+    mut connected: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    connected.mark_unchanged();
+    loop {
+        tokio::select! {
+            changed = connected.changed() => if changed.is_err() {
+                return;
+            },
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        if !*connected.borrow_and_update() {
+            continue;
+        }
+        tokio::select! {
+            _ = ensure_consumer(&worker.jetstream, &worker.subjects, &settings) => {},
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }
 
 /// How often the consumer's lag is read for the metrics.
@@ -181,8 +216,8 @@ async fn try_ensure_consumer(
 /// Consumes until `stop` turns `true`, then lets the messages in hand finish.
 async fn consume(
     worker: ParticipantWorker,
-    consumer: PullConsumer,
-    concurrency: usize,
+    mut consumer: PullConsumer,
+    settings: &ConsumerSettings,
     stop: watch::Receiver<bool>,
 ) {
     let stopped = || {
@@ -197,24 +232,59 @@ async fn consume(
             Err(err) => {
                 tracing::warn!(cause = %err, "pulling from the consumer failed; retrying");
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {},
                     () = stopped() => return,
                 }
+                consumer = recover(&worker, consumer, settings, &stop).await;
+                continue;
             }
         };
-        // Ends on `stop`, or when the pull subscription ends (then pull again).
+        // Ends on `stop`, or at the first error of the pull subscription (a lost connection, a
+        // consumer deleted, a server that lost its store): then the consumer is checked and
+        // pulled again. The messages in hand finish first either way.
         let handled = messages
             .take_until(stopped())
-            .for_each_concurrent(concurrency, |message| {
+            .take_while(|message| {
+                let ok = message.is_ok();
+                if let Err(err) = message {
+                    tracing::warn!(cause = %err, "consumer stream error; pulling again");
+                }
+                futures::future::ready(ok)
+            })
+            .for_each_concurrent(settings.concurrency, |message| {
                 let worker = worker.clone();
                 async move {
-                    match message {
-                        Ok(message) => worker.handle(message).await,
-                        Err(err) => tracing::warn!(cause = %err, "consumer stream error"),
+                    if let Ok(message) = message {
+                        worker.handle(message).await;
                     }
                 }
             });
         handled.await;
+        if !*stop.borrow() {
+            consumer = recover(&worker, consumer, settings, &stop).await;
+        }
+    }
+}
+
+/// The consumer to pull from next: `consumer` while the server still has it, else made again
+/// (with the dead-letter stream) once its stream exists again.
+async fn recover(
+    worker: &ParticipantWorker,
+    mut consumer: PullConsumer,
+    settings: &ConsumerSettings,
+    stop: &watch::Receiver<bool>,
+) -> PullConsumer {
+    if consumer.info().await.is_ok() {
+        return consumer;
+    }
+    tracing::warn!(
+        consumer = RESOLVER_CONSUMER,
+        "the participant consumer is gone; creating it again"
+    );
+    let mut stopping = stop.clone();
+    tokio::select! {
+        made = ensure_consumer(&worker.jetstream, &worker.subjects, settings) => made,
+        _ = stopping.wait_for(|stopped| *stopped) => consumer,
     }
 }
 

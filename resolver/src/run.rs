@@ -95,7 +95,7 @@ pub async fn run(
             "no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN, or TWILIO_API_KEY + TWILIO_API_SECRET): onParticipantAdded updates are off"
         );
     }
-    let (client, _connected) = config.nats.connect("frontline-resolver").await?;
+    let (client, connected) = config.nats.connect("frontline-resolver").await?;
     let jetstream = jetstream::new(client.clone());
     let (stop_tx, stop) = watch::channel(false);
 
@@ -144,6 +144,7 @@ pub async fn run(
             worker,
             settings,
             move || set(&ready.consumer),
+            connected.clone(),
             stop.clone(),
         ))
     });

@@ -80,9 +80,10 @@ async fn ready(admin: std::net::SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_to_the_ingress_answers_everything_in_flight() {
     let nats = NatsServer::start();
-    // Every pre-event is answered only after 800 ms, so requests stay in flight.
+    // Every pre-event is answered only after 800 ms, so requests stay in flight; the answer
+    // names the conversation, so a resolver's answer cannot be mistaken for the fallback.
     responder(&nats.url(), Duration::from_millis(800), |_| {
-        Some(br#"{"action":"accept"}"#.to_vec())
+        Some(br#"{"action":"modify","fields":{"friendly_name":"from the resolver"}}"#.to_vec())
     })
     .await;
     let (port, admin_port) = (free_port(), free_port());
@@ -133,6 +134,12 @@ async fn sigterm_to_the_ingress_answers_everything_in_flight() {
         assert_eq!(answer.status, 200, "{kind} {i}");
         if kind == "post" {
             answered_posts.push(format!("m{i}"));
+        } else {
+            assert_eq!(
+                answer.json()["friendly_name"],
+                "from the resolver",
+                "pre {i} got the fallback, not the resolver's answer"
+            );
         }
     }
     assert_eq!(
@@ -196,12 +203,62 @@ async fn sigterm_to_a_resolver_finishes_the_update_in_hand() {
     })
     .await;
     resolver.signal("-TERM");
+    // Once the admin listener closes, the resolver has its stop signal (the consumer stops
+    // pulling on the same one). Sent now, while it finishes MB01: it must not take this on.
+    eventually(
+        WAIT,
+        "the stopping resolver to close its admin port",
+        || async {
+            std::net::TcpStream::connect(("127.0.0.1", admin_port))
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+    fake.add_participant(CONVERSATION, "MB02", "{}");
+    let late = twilio::participant_added(CONVERSATION, "MB02", "+14155550101");
+    assert_eq!(ingress.client.post(&late).await.status, 200);
     assert_eq!(resolver.wait(Duration::from_secs(30)), Some(0));
     let attributes = fake.attributes(CONVERSATION, "MB01").unwrap();
     assert!(
         attributes.contains("1001"),
         "the update in hand was finished: {attributes}"
     );
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/MB02"))
+            .count(),
+        0,
+        "a stopping resolver pulled a new event"
+    );
+    // The finished update was acknowledged before the exit: nothing of MB01 comes back, and
+    // the late event goes to the next resolver.
+    let next_port = free_port();
+    let next = start("resolver", &resolver_env(&nats, &fake, next_port));
+    ready(format!("127.0.0.1:{next_port}").parse().unwrap()).await;
+    eventually(
+        WAIT,
+        "the late event handled by the next resolver",
+        || async {
+            fake.attributes(CONVERSATION, "MB02")
+                .filter(|attributes| attributes.contains("1001"))
+        },
+    )
+    .await;
+    // Past the ack wait (2 s), an unacknowledged MB01 would have been redelivered.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mb01_calls = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/MB01"))
+        .count();
+    assert_eq!(
+        mb01_calls, 2,
+        "MB01: one GET and one POST, never redelivered"
+    );
+    next.signal("-TERM");
+    assert_eq!(next.wait(Duration::from_secs(30)), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +281,11 @@ async fn sigkill_to_one_resolver_under_load_the_other_answers() {
     let survivor = start("resolver", &resolver_env(&nats, &fake, second_port));
     ready(format!("127.0.0.1:{second_port}").parse().unwrap()).await;
 
-    let (mut named, mut fallbacks) = (0, 0);
+    // A second of requests with both resolvers, the kill, then two seconds more. What is
+    // measured: every answer is a 200; at most the requests in the killed resolver's hands at
+    // the kill take the fallback; and in the last second, with the dust settled, the survivor
+    // alone names every conversation.
+    let (mut fallbacks, mut last_second, mut named_in_last_second) = (0, 0, 0);
     let started = Instant::now();
     let mut killed = false;
     while started.elapsed() < Duration::from_secs(3) {
@@ -237,14 +298,21 @@ async fn sigkill_to_one_resolver_under_load_the_other_answers() {
             .post(&twilio::conversation_add("+14155550101"))
             .await;
         assert_eq!(answer.status, 200);
-        if answer.text() == "{}" {
+        let named = answer.text() != "{}";
+        if !named {
             fallbacks += 1;
-        } else {
-            named += 1;
+        }
+        if started.elapsed() > Duration::from_secs(2) {
+            last_second += 1;
+            named_in_last_second += usize::from(named);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(named > 50, "answered by a resolver: {named}");
+    assert!(last_second > 0, "no request in the last second");
+    assert_eq!(
+        named_in_last_second, last_second,
+        "after the kill the survivor answers every request"
+    );
     assert!(
         fallbacks <= 2,
         "at most the requests in hand at the kill take the fallback: {fallbacks}"

@@ -168,9 +168,13 @@ async fn over_max_in_flight_pre_events_fall_back_and_post_events_get_503() {
         1,
     );
     let first = tokio::spawn(app.clone().handle(form("EventType=onMessageAdded")));
-    while app.in_flight.available_permits() > 0 {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while app.in_flight.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the first request takes the only permit within 5 s");
     let pre = app
         .clone()
         .handle(form("EventType=onConversationAdd"))

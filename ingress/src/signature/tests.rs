@@ -20,6 +20,11 @@ fn verifier(origin: &str) -> SignatureVerifier {
     SignatureVerifier::new(TOKEN.parse().unwrap(), origin.parse().unwrap())
 }
 
+/// The vectors of `twilio-webhooks.md`, from the SDKs' own test suites, except the
+/// `http://…:80` one, which no public SDK suite holds and which we computed ourselves. Every one of
+/// them was recomputed with an implementation independent of this crate (Python's standard
+/// `hmac`, `hashlib` and `base64` modules: the URL, then the de-duplicated `(name, value)` pairs
+/// sorted and concatenated, HMAC-SHA1 keyed by `12345`) and matched.
 #[test]
 fn signs_the_golden_vectors() {
     let cases: &[Vector] = &[

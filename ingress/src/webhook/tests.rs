@@ -258,12 +258,40 @@ mod properties {
             }
         }
 
-        /// The dedupe id does not depend on parameter order.
+        /// The dedupe id is a function of the set of signed parameters: any order of the same
+        /// parameters gives the same id.
         #[test]
-        fn dedupe_id_is_order_independent(mut pairs in any_pairs()) {
-            let before = params_digest("onMessageAdded", &pairs);
-            pairs.reverse();
-            prop_assert_eq!(params_digest("onMessageAdded", &pairs), before);
+        fn dedupe_id_is_the_same_for_every_order(
+            (pairs, shuffled) in any_pairs().prop_flat_map(|pairs| (Just(pairs.clone()), Just(pairs).prop_shuffle()))
+        ) {
+            prop_assert_eq!(
+                params_digest("onMessageAdded", &shuffled),
+                params_digest("onMessageAdded", &pairs)
+            );
+        }
+
+        /// Any change of one signed parameter's value or name, or of the event type, gives a
+        /// different id (`RetryCount` aside, which Twilio changes on its retries).
+        #[test]
+        fn dedupe_id_changes_with_any_signed_value(
+            pairs in proptest::collection::btree_set(("[A-Za-z.]{1,12}", ".{0,24}"), 1..12),
+            which in any::<proptest::sample::Index>(),
+            in_name in any::<bool>(),
+            extra in "[a-z0-9]{1,4}",
+        ) {
+            let pairs: Vec<(String, String)> = pairs.into_iter().filter(|(name, _)| name != "RetryCount").collect();
+            prop_assume!(!pairs.is_empty());
+            let original = params_digest("onMessageAdded", &pairs);
+            let mut changed = pairs.clone();
+            let (name, value) = &mut changed[which.index(pairs.len())];
+            if in_name {
+                name.push_str(&extra);
+                prop_assume!(name != "RetryCount");
+            } else {
+                value.push_str(&extra);
+            }
+            prop_assert_ne!(params_digest("onMessageAdded", &changed), original.clone());
+            prop_assert_ne!(params_digest("onMessageUpdated", &pairs), original);
         }
     }
 }

@@ -153,14 +153,33 @@ mod properties {
     use proptest::prelude::*;
 
     proptest! {
+        /// Every reply the resolvers can send reads back as sent.
         #[test]
-        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = PreReply::from_slice(&bytes);
+        fn every_reply_round_trips(kind in 0..3u8, text in ".{0,40}") {
+            let reply = match kind {
+                0 => PreReply::Accept,
+                1 => PreReply::Reject { reason: text },
+                _ => PreReply::Error { message: text },
+            };
+            prop_assert_eq!(PreReply::from_slice(&reply.to_vec()).unwrap(), reply);
+        }
+
+        /// Whatever bytes decode as a reply encode to bytes that decode to the same reply.
+        #[test]
+        fn what_decodes_survives_re_encoding(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(reply) = PreReply::from_slice(&bytes) {
+                prop_assert_eq!(PreReply::from_slice(&reply.to_vec()).unwrap(), reply);
+            }
         }
 
         #[test]
-        fn modifications_round_trip(name in proptest::option::of(".{0,20}"), body in proptest::option::of(".{0,20}")) {
-            let reply = PreReply::Modify { fields: Modification { friendly_name: name, body, ..Modification::default() } };
+        fn modifications_round_trip(
+            name in proptest::option::of(".{0,20}"),
+            body in proptest::option::of(".{0,20}"),
+            author in proptest::option::of(".{0,20}"),
+            attributes in proptest::option::of(".{0,40}"),
+        ) {
+            let reply = PreReply::Modify { fields: Modification { friendly_name: name, unique_name: None, attributes, body, author } };
             prop_assert_eq!(PreReply::from_slice(&reply.to_vec()).unwrap(), reply);
         }
     }
