@@ -94,6 +94,10 @@ pub struct Config {
         default_value = "https://conversations.twilio.com"
     )]
     pub twilio_api_base: String,
+    /// Extra CA certificates (PEM) trusted for the Twilio REST API, beside the webpki roots
+    /// (an egress proxy that re-signs TLS).
+    #[arg(long, env = "TWILIO_CA_FILE")]
+    pub twilio_ca_file: Option<PathBuf>,
     /// Timeout of one Twilio REST request, in milliseconds.
     #[arg(long, env = "TWILIO_TIMEOUT_MS", default_value_t = 10_000)]
     pub twilio_timeout_ms: u64,

@@ -21,7 +21,7 @@ use crate::directory::{self, CustomerDirectory, DirectoryError};
 use crate::metrics::ResolverMetrics;
 use crate::participants::{self, ConsumerSettings, ParticipantWorker};
 use crate::pre;
-use crate::twilio::{Credentials, TwilioClient};
+use crate::twilio::{self, TwilioClient};
 
 /// Why the resolver could not run.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,8 @@ pub async fn run(
         ));
     }
     let metrics = ResolverMetrics::new()?;
+    let tls = twilio::tls_config(config.twilio_ca_file.as_deref())
+        .map_err(|err| RunError::Config(err.to_string()))?;
     let credentials = config.twilio_credentials();
     if credentials.is_none() {
         tracing::warn!(
@@ -132,7 +134,14 @@ pub async fn run(
     tracing::info!(subject = %subjects.pre_wildcard(), queue_group = QUEUE_GROUP, "resolver started");
 
     let consumer = credentials.map(|credentials| {
-        let worker = participant_worker(&config, &credentials, directory, &metrics, &jetstream);
+        let twilio = TwilioClient::new(
+            &config.twilio_api_base,
+            &credentials,
+            Duration::from_millis(config.twilio_timeout_ms),
+            tls,
+            metrics.twilio_api_requests.clone(),
+        );
+        let worker = participant_worker(&config, twilio, directory, &metrics, &jetstream);
         let settings = ConsumerSettings {
             stream: config.stream_name.clone(),
             ack_wait: config.ack_wait(),
@@ -185,18 +194,13 @@ fn spawn_admin(
 
 fn participant_worker(
     config: &Config,
-    credentials: &Credentials,
+    twilio: TwilioClient,
     directory: Arc<dyn CustomerDirectory>,
     metrics: &ResolverMetrics,
     jetstream: &jetstream::Context,
 ) -> ParticipantWorker {
     ParticipantWorker {
-        twilio: TwilioClient::new(
-            &config.twilio_api_base,
-            credentials,
-            Duration::from_millis(config.twilio_timeout_ms),
-            metrics.twilio_api_requests.clone(),
-        ),
+        twilio,
         directory,
         metrics: metrics.clone(),
         jetstream: jetstream.clone(),

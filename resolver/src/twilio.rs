@@ -1,8 +1,11 @@
 //! The Twilio Conversations REST client: read and update a participant's attributes. HTTPS
-//! through rustls (with the webpki roots), HTTP Basic auth with the account SID and auth token or
-//! an API key and secret, a timeout on every request. Errors are classified for the consumer:
+//! through rustls (the webpki roots, plus the certificates of `TWILIO_CA_FILE` when an egress
+//! proxy re-signs TLS), HTTP Basic auth with the account SID and auth token or an API key and
+//! secret, a timeout on every request. Errors are classified for the consumer:
 //! retry later (429, 5xx, network, timeout), gone (404), or permanent (any other 4xx).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -38,6 +41,59 @@ pub enum TwilioError {
     Permanent(String),
 }
 
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// `TWILIO_CA_FILE` could not be read as PEM certificates.
+    #[error("TWILIO_CA_FILE {path}: {cause}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        cause: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The roots the client trusts: the webpki roots (Mozilla's), plus every certificate of
+/// `ca_file` when given.
+///
+/// # Errors
+/// When `ca_file` cannot be read, holds no certificate, or holds one rustls refuses.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsSetupError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let failed = |cause: String| TlsSetupError::CaFile {
+            path: path.display().to_string(),
+            cause,
+        };
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(|err| failed(err.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| failed(err.to_string()))?;
+        if certificates.is_empty() {
+            return Err(failed("no PEM certificate in the file".into()));
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|err| failed(err.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// Credentials for the REST API.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -64,16 +120,17 @@ struct Participant {
 }
 
 impl TwilioClient {
-    /// A client for `base` (e.g. `https://conversations.twilio.com`); `requests` counts calls by
-    /// method and status.
+    /// A client for `base` (e.g. `https://conversations.twilio.com`) trusting `tls`'s roots
+    /// (see [`tls_config`]); `requests` counts calls by method and status.
     pub fn new(
         base: &str,
         credentials: &Credentials,
         timeout: Duration,
+        tls: rustls::ClientConfig,
         requests: IntCounterVec,
     ) -> TwilioClient {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .build();
@@ -293,6 +350,19 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [empty.as_path(), Path::new("/nonexistent/ca.pem")] {
+            let err = tls_config(Some(path)).unwrap_err();
+            assert!(err.to_string().contains("TWILIO_CA_FILE"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn sids_must_be_tokens() {
         let credentials = Credentials {
             username: "AC1".into(),
@@ -304,6 +374,7 @@ mod tests {
             "https://conversations.twilio.com/",
             &credentials,
             Duration::from_secs(1),
+            tls_config(None).unwrap(),
             counter,
         );
         assert_eq!(

@@ -408,3 +408,38 @@ async fn wrong_credentials_are_a_permanent_error() {
         Some("{}")
     );
 }
+
+#[tokio::test]
+async fn the_rest_client_speaks_tls_and_trusts_only_its_roots() {
+    use frontline_tests::fake_twilio::TestCa;
+
+    let nats = NatsServer::start();
+    let ca = TestCa::new();
+    let fake = FakeTwilio::start_tls(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN, &ca).await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
+    fake.add_participant(CONVERSATION, "MB18", "{}");
+
+    // Without the test CA the fake's certificate is refused: no request is ever made.
+    let untrusting = spawn_resolver(resolver_config_with_twilio(&nats.url(), &fake)).await;
+    untrusting.wait_ready().await;
+    let added = twilio::participant_added(CONVERSATION, "MB18", BOBBY);
+    assert_eq!(ingress.client.post(&added).await.status, 200);
+    wait_outcome(&untrusting, "retried", 1.0).await;
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    untrusting.stop().await;
+
+    // With TWILIO_CA_FILE naming it, the same client talks HTTPS to it.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let mut config = resolver_config_with_twilio(&nats.url(), &fake);
+    config.twilio_ca_file = Some(ca_file);
+    let trusting = spawn_resolver(config).await;
+    trusting.wait_ready().await;
+    eventually(WAIT, "the update over HTTPS", || async {
+        fake.attributes(CONVERSATION, "MB18")
+            .filter(|attributes| attributes.contains("1001"))
+    })
+    .await;
+    assert!(fake.base_url().starts_with("https://"));
+}

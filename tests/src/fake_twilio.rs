@@ -54,28 +54,103 @@ pub struct FakeTwilio {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    https: bool,
+}
+
+/// A test certificate authority and the server certificate it signed for `localhost`, made
+/// fresh for each HTTPS fake.
+#[derive(Debug)]
+pub struct TestCa {
+    /// The CA certificate, PEM: what a client is told to trust.
+    pub ca_pem: String,
+    /// The server's TLS configuration (its certificate chain and key).
+    pub server: rustls::ServerConfig,
+}
+
+impl TestCa {
+    /// A new CA and a `localhost` server certificate signed by it.
+    ///
+    /// # Panics
+    /// When rcgen or rustls refuse (they do not for these parameters).
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "frontline test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("a CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().expect("a server key");
+        let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("server parameters")
+            .signed_by(&server_key, &issuer)
+            .expect("a server certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![server_cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+            )
+            .expect("a server TLS configuration");
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            server,
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
+    }
 }
 
 impl FakeTwilio {
     /// Starts the fake on a random port, accepting `username:password` Basic auth.
     pub async fn start(username: &str, password: &str) -> FakeTwilio {
+        FakeTwilio::start_with(username, password, None).await
+    }
+
+    /// Starts the fake over HTTPS with a certificate for `localhost` signed by `ca`.
+    pub async fn start_tls(username: &str, password: &str, ca: &TestCa) -> FakeTwilio {
+        FakeTwilio::start_with(username, password, Some(ca.server.clone())).await
+    }
+
+    async fn start_with(
+        username: &str,
+        password: &str,
+        tls: Option<rustls::ServerConfig>,
+    ) -> FakeTwilio {
         let state = Arc::new(Mutex::new(State::default()));
         let expected = Arc::new(format!(
             "Basic {}",
             STANDARD.encode(format!("{username}:{password}"))
         ));
         let shared = state.clone();
-        let addr = crate::http::serve_local(move |request| {
+        let handler = move |request| {
             let (state, expected) = (shared.clone(), expected.clone());
             async move { answer(request, &state, &expected).await }
-        })
-        .await;
-        FakeTwilio { addr, state }
+        };
+        let https = tls.is_some();
+        let addr = match tls {
+            Some(tls) => crate::http::serve_local_tls(handler, tls).await,
+            None => crate::http::serve_local(handler).await,
+        };
+        FakeTwilio { addr, state, https }
     }
 
-    /// The base URL to configure as `TWILIO_API_BASE`.
+    /// The base URL to configure as `TWILIO_API_BASE` (`https://localhost:PORT` over TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.https {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// Creates a participant with these attributes.

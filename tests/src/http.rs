@@ -225,6 +225,30 @@ where
     H: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
     F: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
 {
+    serve(handler, None).await
+}
+
+/// As [`serve_local`], over TLS with `tls` (the local HTTPS stand-ins).
+///
+/// # Panics
+/// When no port can be bound.
+pub async fn serve_local_tls<H, F>(handler: H, tls: rustls::ServerConfig) -> std::net::SocketAddr
+where
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+{
+    serve(
+        handler,
+        Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls))),
+    )
+    .await
+}
+
+async fn serve<H, F>(handler: H, tls: Option<tokio_rustls::TlsAcceptor>) -> std::net::SocketAddr
+where
+    H: Fn(http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -236,10 +260,25 @@ where
                 let response = handler(request);
                 async move { Ok::<_, std::convert::Infallible>(response.await) }
             });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
-            );
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(tls) => {
+                        // A client that refuses the certificate ends the handshake: no request.
+                        if let Ok(stream) = tls.accept(stream).await {
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                }
+            });
         }
     });
     addr
