@@ -74,11 +74,12 @@ pub struct Config {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4_096)]
     pub max_in_flight: usize,
     /// Open connections at once; beyond it new connections are closed.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384)]
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4_096)]
     pub max_connections: usize,
-    /// Time a client has to send its request headers, in seconds.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
-    pub header_read_timeout_secs: u64,
+    /// Time a client has to send a whole request (headers and body), in seconds; else 408 and
+    /// the connection is closed.
+    #[arg(long, env = "REQUEST_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_read_timeout_secs: u64,
     /// Time to finish in-flight requests after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
     pub shutdown_grace_secs: u64,
@@ -150,9 +151,13 @@ impl Config {
                 self.stream_name
             )));
         }
-        if self.max_in_flight == 0 || self.max_connections == 0 || self.stream_replicas == 0 {
+        if self.max_in_flight == 0
+            || self.max_connections == 0
+            || self.stream_replicas == 0
+            || self.request_read_timeout_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "MAX_IN_FLIGHT, MAX_CONNECTIONS and STREAM_REPLICAS must be at least 1".into(),
+                "MAX_IN_FLIGHT, MAX_CONNECTIONS, STREAM_REPLICAS and REQUEST_READ_TIMEOUT_SECS must be at least 1".into(),
             ));
         }
         match (&self.public_url, &self.auth_tokens) {

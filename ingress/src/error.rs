@@ -30,6 +30,9 @@ pub enum Rejection {
     /// A malformed request (no `EventType`, an unreadable body).
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The whole request did not arrive within `REQUEST_READ_TIMEOUT_SECS`.
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
     /// The body could not be read from the connection.
     #[error("reading the body failed: {0}")]
     Body(String),
@@ -45,6 +48,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::Signature(_) => StatusCode::FORBIDDEN,
             Rejection::BadRequest(_) | Rejection::Body(_) => StatusCode::BAD_REQUEST,
+            Rejection::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -57,6 +61,12 @@ impl Rejection {
             response
                 .headers_mut()
                 .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a late body may still be on its way: this connection is done.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
         }
         response
     }

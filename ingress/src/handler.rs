@@ -21,6 +21,7 @@ use crate::error::Rejection;
 use crate::metrics::{IngressMetrics, Outcome, PathKind};
 use crate::response::{HttpResponse, empty, json};
 use crate::webhook::{BodyKind, RawRequest, Webhook, WebhookReader};
+use frontline_runtime::server::ReadDeadline;
 use frontline_runtime::telemetry;
 
 /// The one webhook route.
@@ -117,7 +118,13 @@ impl<B: Broker> WebhookHandler<B> {
             (_, WEBHOOK_PATH) => return Err(Rejection::MethodNotAllowed),
             _ => return Err(Rejection::NotFound),
         };
-        let body = read_body(body, self.max_body_bytes).await?;
+        let read = read_body(body, self.max_body_bytes);
+        let body = match parts.extensions.get::<ReadDeadline>() {
+            Some(ReadDeadline(deadline)) => tokio::time::timeout_at(*deadline, read)
+                .await
+                .map_err(|_| Rejection::RequestTimeout)??,
+            None => read.await?,
+        };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let raw = RawRequest {
             path_and_query: parts

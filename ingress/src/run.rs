@@ -17,7 +17,7 @@ use crate::handler::WebhookHandler;
 use crate::metrics::IngressMetrics;
 use crate::webhook::WebhookReader;
 use frontline_runtime::admin::{ReadinessCheck, serve_admin};
-use frontline_runtime::server::{ServeOptions, serve};
+use frontline_runtime::server::{MAX_HEADER_BYTES, ServeOptions, serve};
 
 /// Why the ingress could not run.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,8 @@ pub async fn run(
         "ingress started"
     );
     let options = ServeOptions {
-        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        request_read_timeout: Duration::from_secs(config.request_read_timeout_secs),
+        max_header_bytes: MAX_HEADER_BYTES,
         max_connections: config.max_connections,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     };

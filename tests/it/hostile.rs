@@ -170,7 +170,7 @@ async fn huge_headers_non_ascii_urls_and_chunked_bodies_over_the_limit() {
 
 #[tokio::test]
 async fn slow_and_idle_clients_are_cut_off() {
-    let stack = Stack::start_with(|config| config.header_read_timeout_secs = 1).await;
+    let stack = Stack::start_with(|config| config.request_read_timeout_secs = 1).await;
     let addr = stack.ingress.addr;
     // Slowloris: half a request line and headers, then nothing.
     let (_, held, closed) = raw(
@@ -234,4 +234,100 @@ async fn the_connection_cap_holds() {
         (status_of(&answer) == 404).then_some(())
     })
     .await;
+}
+
+/// Resident memory of a process, from `/proc`.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_and_big_headers_cannot_hold_the_listener() {
+    use super::signals::{ready, start};
+    use frontline_tests::nats::{NatsServer, free_port};
+
+    const CONNECTIONS: usize = 200;
+    let nats = NatsServer::start();
+    let (port, admin_port) = (free_port(), free_port());
+    let ingress = start(
+        "ingress",
+        &[
+            ("NATS_URL", nats.url()),
+            ("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()),
+            ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
+            ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
+            ("INGRESS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+            ("REQUEST_READ_TIMEOUT_SECS", "2".to_owned()),
+        ],
+    );
+    ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rss_before = rss_bytes(ingress.id());
+
+    // A head just under the 16 KiB cap, then a body promised at 60 KB and sent a byte at a time.
+    let head = format!(
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(15_000)
+    );
+    let started = Instant::now();
+    let mut attackers = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let head = head.clone();
+        attackers.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let mut buffer = [0u8; 1024];
+            // Drip the body until the ingress answers and closes (or 15 s pass).
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                let _ = stream.write_all(b"a").await;
+                match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buffer)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return (answer, true, started.elapsed()),
+                    Ok(Ok(n)) => answer.extend_from_slice(&buffer[..n]),
+                    Err(_) => {}
+                }
+            }
+            (answer, false, started.elapsed())
+        }));
+    }
+    // While they drip, the ingress's memory stays small.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let rss_during = rss_bytes(ingress.id());
+    let mut latest = Duration::ZERO;
+    for attacker in attackers {
+        let (answer, closed, at) = attacker.await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(closed, "a slow body held its connection for 15 s");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        latest = latest.max(at);
+    }
+    assert!(
+        latest < Duration::from_secs(6),
+        "the last slow body was cut off after {latest:?} (limit 2 s)"
+    );
+    assert!(
+        rss_during < rss_before + 40 * 1024 * 1024,
+        "{CONNECTIONS} slow connections took the ingress from {rss_before} to {rss_during} bytes"
+    );
+
+    // A head over 16 KiB is refused outright.
+    let big = format!(
+        "GET {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(17 * 1024)
+    );
+    let (answer, _, closed) = raw(addr, big.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(status_of(&answer), 431, "{}", &answer[..answer.len().min(100)]);
+    assert!(closed, "the connection is closed after a 431");
+
+    // And the listener still serves.
+    let client = frontline_tests::http::WebhookClient::new(addr);
+    let params = twilio::message_added("CH1", 1, "after the attack");
+    assert_eq!(client.post(&params).await.status, 200);
 }

@@ -15,10 +15,15 @@ use http::Method;
 const CONVERSATION: &str = "CH00000000000000000000000000000888";
 
 /// A binary running as its own process, killed if the test ends first.
-struct Process(Child);
+pub(crate) struct Process(Child);
 
 impl Process {
-    fn signal(&self, signal: &str) {
+    /// The process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.0.id().to_string()])
             .status()
@@ -27,7 +32,7 @@ impl Process {
     }
 
     /// Waits for the exit; returns the exit code.
-    fn wait(mut self, within: Duration) -> Option<i32> {
+    pub(crate) fn wait(mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.0.try_wait().expect("wait") {
@@ -49,7 +54,7 @@ impl Drop for Process {
     }
 }
 
-fn start(name: &str, env: &[(&str, String)]) -> Process {
+pub(crate) fn start(name: &str, env: &[(&str, String)]) -> Process {
     let child = Command::new(binary(name))
         .env_clear()
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -61,7 +66,7 @@ fn start(name: &str, env: &[(&str, String)]) -> Process {
     Process(child)
 }
 
-async fn ready(admin: std::net::SocketAddr) {
+pub(crate) async fn ready(admin: std::net::SocketAddr) {
     // The process may not listen yet: connection errors count as "not ready".
     let client = WebhookClient::new(admin);
     eventually(WAIT, "/readyz", || {

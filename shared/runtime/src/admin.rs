@@ -26,7 +26,8 @@ pub async fn serve_admin(
     shutdown: impl Future<Output = ()>,
 ) {
     let options = ServeOptions {
-        header_read_timeout: Duration::from_secs(5),
+        request_read_timeout: Duration::from_secs(5),
+        max_header_bytes: crate::server::MAX_HEADER_BYTES,
         max_connections: 64,
         grace: Duration::from_secs(1),
     };

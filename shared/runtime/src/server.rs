@@ -1,11 +1,18 @@
 //! The HTTP/1.1 accept loop every listener uses (the ingress's public one and both admin
-//! listeners): a header-read timeout, a cap on open connections, and graceful shutdown (stop
-//! accepting, let every in-flight request finish, give up after the grace period).
+//! listeners): a time limit on reading each request, a cap on header size and on open
+//! connections, and graceful shutdown (stop accepting, let every in-flight request finish, give
+//! up after the grace period).
+//!
+//! The read limit covers the whole request. hyper enforces it on the headers (closing the
+//! connection); the body is read by the handler, which finds the same deadline in the request's
+//! [`ReadDeadline`] extension. The clock starts when the connection is ready for the request:
+//! accepted, or done with the previous one (so an idle keep-alive connection is closed too).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,13 +30,26 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
-    /// Time a client has to send a request's headers.
-    pub header_read_timeout: Duration,
+    /// Time a client has to send a whole request, headers and body.
+    pub request_read_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes; over it: 431 and close.
+    pub max_header_bytes: usize,
     /// Open connections at once.
     pub max_connections: usize,
     /// Time in-flight requests get after shutdown begins.
     pub grace: Duration,
 }
+
+/// The largest request head any listener accepts: 16 KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The most a connection buffers while reading: bodies are read through it in pieces.
+const MAX_BUFFER_BYTES: usize = 64 * 1024;
+
+/// When the whole request must have arrived: a request extension set by [`serve`] for the
+/// handler, which bounds its body read with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadDeadline(pub tokio::time::Instant);
 
 /// Serves `handler` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 /// Returns `false` when the grace period ran out first.
@@ -48,7 +68,9 @@ where
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.request_read_timeout)
+        .max_header_size(options.max_header_bytes)
+        .max_buf_size(MAX_BUFFER_BYTES.max(options.max_header_bytes));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -67,12 +89,12 @@ where
             tracing::warn!(%peer, "connection limit reached; closing a new connection");
             continue;
         };
-        spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit);
+        spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit, options.request_read_timeout);
     }
     // Connections already queued were opened before the signal: serve them too.
     while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
         if let Ok(permit) = connections.clone().try_acquire_owned() {
-            spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit);
+            spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit, options.request_read_timeout);
         }
     }
     drop(listener);
@@ -99,14 +121,29 @@ fn spawn_connection<H, F>(
     peer: SocketAddr,
     handler: H,
     permit: OwnedSemaphorePermit,
+    read_timeout: Duration,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request| {
+    // When the connection became ready for its next request, in nanoseconds after `accepted`
+    // (HTTP/1.1 serves one request at a time per connection).
+    let accepted = tokio::time::Instant::now();
+    let ready_at = Arc::new(AtomicU64::new(0));
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let ready = accepted + Duration::from_nanos(ready_at.load(Ordering::Relaxed));
+        request
+            .extensions_mut()
+            .insert(ReadDeadline(ready + read_timeout));
         let response = handler(request);
-        async move { Ok::<_, Infallible>(response.await) }
+        let ready_at = ready_at.clone();
+        async move {
+            let response = response.await;
+            let done = u64::try_from(accepted.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            ready_at.store(done, Ordering::Relaxed);
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
     tokio::spawn(async move {
