@@ -92,20 +92,32 @@ pub struct StreamSettings {
     pub subject: String,
     /// Retention by age (`STREAM_MAX_AGE`).
     pub max_age: Duration,
+    /// Retention by size (`STREAM_MAX_BYTES`); a full stream refuses new events.
+    pub max_bytes: i64,
+    /// How long a `Nats-Msg-Id` is remembered (`STREAM_DUPLICATE_WINDOW`).
+    pub duplicate_window: Duration,
     /// Replicas (`STREAM_REPLICAS`).
     pub replicas: usize,
 }
 
+/// The largest message the stream stores: four times the largest webhook body, with room for
+/// the envelope's escaping.
+pub const MAX_MESSAGE_BYTES: i32 = 256 * 1024;
+
 impl StreamSettings {
-    /// The JetStream configuration: file storage, two-minute duplicate window.
+    /// The JetStream configuration: file storage, bounded by age and size (new events refused
+    /// when full, never old ones dropped unseen), largest message 256 KiB.
     pub fn config(&self) -> stream::Config {
         stream::Config {
             name: self.name.clone(),
             subjects: vec![self.subject.clone()],
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
-            duplicate_window: Duration::from_secs(120),
+            duplicate_window: self.duplicate_window,
             max_age: self.max_age,
+            max_bytes: self.max_bytes,
+            max_message_size: MAX_MESSAGE_BYTES,
+            discard: stream::DiscardPolicy::New,
             num_replicas: self.replicas,
             ..stream::Config::default()
         }
@@ -170,6 +182,24 @@ impl NatsBroker {
                 () = self.stream_missing.notified() => {
                     tracing::warn!(stream = %settings.name, "the stream is missing; creating it again");
                 }
+            }
+        }
+    }
+
+    /// Reads the stream's size every `every` into `bytes` until `connected` closes, for the
+    /// alert before it is full.
+    pub async fn report_stream_usage(&self, bytes: prometheus::IntGauge, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            if !self.connected() {
+                continue;
+            }
+            match self.jetstream.get_stream(&self.stream_name).await {
+                Ok(stream) => {
+                    bytes.set(i64::try_from(stream.cached_info().state.bytes).unwrap_or(i64::MAX))
+                }
+                Err(err) => tracing::debug!(cause = %err, "reading the stream's size failed"),
             }
         }
     }

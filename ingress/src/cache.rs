@@ -1,6 +1,8 @@
-//! The pre-event answer cache. Twilio may retry a pre-event with the same idempotency token; the
-//! retry gets the answer already given, by whichever ingress replica gave it, without asking the
-//! resolvers again. Answers live in a KV bucket in the NATS server's memory, shared by every
+//! The pre-event answer cache. Twilio may retry a pre-event (`RetryCount` above 0, with an
+//! idempotency token); the retry gets the answer already given, by whichever ingress replica gave
+//! it, without asking the resolvers again. Answers are keyed by the digest of the signed
+//! parameters (the `Nats-Msg-Id` of a post-event), so one request's answer is never served to
+//! another. Answers live in a KV bucket in the NATS server's memory, shared by every
 //! replica, bounded by age (`PRE_EVENT_CACHE_TTL_SECS`) and size (`PRE_EVENT_CACHE_MAX_BYTES`,
 //! oldest first out). It is only an optimisation: a lookup that fails or is slow is a miss, a
 //! write is not acknowledged, and only a resolver's decision is ever stored.
@@ -14,7 +16,6 @@ use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
 use frontline_runtime::nats::kv_stream_config;
 use http::StatusCode;
-use sha2::{Digest, Sha256};
 
 /// The cache's settings.
 #[derive(Debug, Clone)]
@@ -122,11 +123,6 @@ async fn open_bucket(
     Ok(jetstream.get_key_value(&settings.bucket).await?)
 }
 
-/// The key of an idempotency token's answer: its SHA-256 (any token becomes a valid key).
-pub fn key(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// An answer as the cache holds it: the status, a space, the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedAnswer {
@@ -179,12 +175,5 @@ mod tests {
         for junk in [&b""[..], b"200", b"503 ", b"abc {}"] {
             assert_eq!(CachedAnswer::decode(junk), None, "{junk:?}");
         }
-    }
-
-    #[test]
-    fn any_token_makes_a_valid_key() {
-        let key = key("a token with spaces.and.dots>*");
-        assert_eq!(key.len(), 64);
-        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

@@ -92,6 +92,12 @@ pub struct Config {
     /// How long the stream keeps events, e.g. 7d, 12h.
     #[arg(long, env = "STREAM_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
     pub stream_max_age: Duration,
+    /// How much the stream keeps, in bytes; when full it refuses new events (503).
+    #[arg(long, env = "STREAM_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub stream_max_bytes: u64,
+    /// How long a stored event's id is remembered, so a retry is not stored twice, e.g. 2m.
+    #[arg(long, env = "STREAM_DUPLICATE_WINDOW", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub stream_duplicate_window: Duration,
     /// Stream replicas (3 on a cluster).
     #[arg(long, env = "STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
@@ -130,6 +136,9 @@ impl Config {
             return Err(ConfigError::PreEventTimeout(self.pre_event_timeout_ms));
         }
         Subjects::new(&self.subject_prefix).map_err(ConfigError::Invalid)?;
+        self.nats
+            .validate()
+            .map_err(|err| ConfigError::Invalid(err.to_string()))?;
         if let Some(bucket) = self
             .pre_event_cache_bucket
             .as_ref()
@@ -144,6 +153,20 @@ impl Config {
                 "PRE_EVENT_CACHE_MAX_BYTES {} is below 1024",
                 self.pre_event_cache_max_bytes
             )));
+        }
+        if !(1024..=i64::MAX as u64).contains(&self.stream_max_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "STREAM_MAX_BYTES {} is below 1024",
+                self.stream_max_bytes
+            )));
+        }
+        if self.stream_duplicate_window.is_zero()
+            || (!self.stream_max_age.is_zero()
+                && self.stream_duplicate_window > self.stream_max_age)
+        {
+            return Err(ConfigError::Invalid(
+                "STREAM_DUPLICATE_WINDOW must be above zero and at most STREAM_MAX_AGE".into(),
+            ));
         }
         if !subject::is_token(&self.stream_name) {
             return Err(ConfigError::Invalid(format!(

@@ -64,9 +64,10 @@ impl Rejection {
         }
         if status == StatusCode::REQUEST_TIMEOUT {
             // The rest of a late body may still be on its way: this connection is done.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
         }
         response
     }

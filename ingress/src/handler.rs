@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
 
 use crate::broker::{Broker, PublishError, Stored};
-use crate::cache::{self, CachedAnswer};
+use crate::cache::CachedAnswer;
 use crate::config::Fallback;
 use crate::error::Rejection;
 use crate::metrics::{IngressMetrics, Outcome, PathKind};
@@ -167,10 +167,11 @@ impl<B: Broker> WebhookHandler<B> {
             return answer(Outcome::Overloaded, self.fallback_response());
         };
         let _gauge = GaugeGuard::new(&self.metrics);
-        // Twilio retrying with the same idempotency token gets the answer already given, by
+        // Twilio retrying (a request with an idempotency token) gets the answer already given, by
         // whichever ingress replica gave it, without asking the resolvers again. A first attempt
         // (`RetryCount=0`) has nothing to find, so only retries pay for the lookup.
-        let cache_key = webhook.idempotency_token().map(cache::key);
+        // The key is the digest of what Twilio signed, never the unsigned token itself.
+        let cache_key = webhook.idempotency_token().map(|_| webhook.dedupe_id());
         let first_attempt = webhook.param("RetryCount") == Some("0");
         if let Some(key) = cache_key.as_ref().filter(|_| !first_attempt) {
             let cached = self
@@ -259,7 +260,7 @@ impl<B: Broker> WebhookHandler<B> {
             (None, _) => frontline_shared::subject::UNKNOWN,
         };
         let mut headers = message_headers(&webhook, type_header, &traceparent);
-        headers.insert(MSG_ID, webhook.dedupe_id().as_ref());
+        headers.insert(MSG_ID, webhook.dedupe_id().as_str());
         let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
         match self.broker.publish(subject, headers, payload).await {
             Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),

@@ -88,6 +88,10 @@ pub struct IngressMetrics {
     pub nats_request_duration: Histogram,
     cache_hit: IntCounter,
     cache_miss: IntCounter,
+    /// Bytes stored in the post-event stream (read every few seconds).
+    pub stream_bytes: IntGauge,
+    /// `STREAM_MAX_BYTES`, for the alert at 80 %.
+    pub stream_max_bytes: IntGauge,
 }
 
 impl IngressMetrics {
@@ -145,8 +149,20 @@ impl IngressMetrics {
             &["result"],
         )?;
         registry.register(Box::new(cache.clone()))?;
+        let stream_bytes = IntGauge::new(
+            "frontline_ingress_stream_bytes",
+            "Bytes stored in the post-event stream.",
+        )?;
+        let stream_max_bytes = IntGauge::new(
+            "frontline_ingress_stream_max_bytes",
+            "The post-event stream's size limit (STREAM_MAX_BYTES); full, it refuses new events.",
+        )?;
+        registry.register(Box::new(stream_bytes.clone()))?;
+        registry.register(Box::new(stream_max_bytes.clone()))?;
         register_process_metrics(&registry)?;
         Ok(IngressMetrics {
+            stream_bytes,
+            stream_max_bytes,
             registry,
             requests,
             duration_pre: duration.with_label_values(&["pre"]),

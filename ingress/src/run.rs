@@ -59,7 +59,7 @@ pub async fn run(
     );
     // Background upkeep (stream, answer cache) holds no work in hand: it ends when `stop` does.
     let (stop, stopped) = watch::channel(false);
-    let upkeep = spawn_upkeep(&config, &broker, connected, stopped);
+    let upkeep = spawn_upkeep(&config, &broker, &metrics, connected, stopped);
 
     let app = Arc::new(WebhookHandler {
         broker: broker.clone(),
@@ -109,10 +109,14 @@ pub async fn run(
     Ok(())
 }
 
+/// How often the stream's size is read for `frontline_ingress_stream_bytes`.
+const STREAM_USAGE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Keeps the stream created and up to date, and opens the answer cache, until `stopped`.
 fn spawn_upkeep(
     config: &Config,
     broker: &NatsBroker,
+    metrics: &IngressMetrics,
     connected: watch::Receiver<bool>,
     stopped: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
@@ -129,12 +133,24 @@ fn spawn_upkeep(
         name: config.stream_name.clone(),
         subject: config.subjects().post_wildcard(),
         max_age: config.stream_max_age,
+        max_bytes: config.stream_max_bytes as i64,
+        duplicate_window: config.stream_duplicate_window,
         replicas: config.stream_replicas,
     };
     let maintainer = broker.clone();
     let mut upkeep = vec![until_stopped(
         async move { maintainer.maintain_stream(settings, connected).await }.boxed(),
     )];
+    metrics.stream_max_bytes.set(config.stream_max_bytes as i64);
+    let (reporter, bytes) = (broker.clone(), metrics.stream_bytes.clone());
+    upkeep.push(until_stopped(
+        async move {
+            reporter
+                .report_stream_usage(bytes, STREAM_USAGE_INTERVAL)
+                .await
+        }
+        .boxed(),
+    ));
     if let Some(cache) = config.cache() {
         let cacher = broker.clone();
         upkeep.push(until_stopped(

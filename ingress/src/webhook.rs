@@ -138,8 +138,15 @@ fn pairs(encoded: &[u8]) -> Vec<Pair<'_>> {
 }
 
 impl<'a> Webhook<'a> {
-    fn new(params: Vec<Pair<'a>>, idempotency_token: Option<&'a str>) -> Webhook<'a> {
-        let idempotency_token = idempotency_token.map(str::trim).filter(|t| !t.is_empty());
+    /// A verified webhook. Exact repeats of a parameter (same name, same value) are kept once:
+    /// Twilio signs them once, so a copy appended to a signed form would otherwise change what
+    /// is stored without touching the signature. Twilio's idempotency token, which the signature
+    /// does not cover, is kept only when it looks like one (`[A-Za-z0-9_-]{1,64}`).
+    fn new(mut params: Vec<Pair<'a>>, idempotency_token: Option<&'a str>) -> Webhook<'a> {
+        collapse_exact_repeats(&mut params);
+        let idempotency_token = idempotency_token
+            .map(str::trim)
+            .filter(|token| frontline_shared::subject::is_token(token));
         Webhook {
             params,
             idempotency_token,
@@ -174,13 +181,11 @@ impl<'a> Webhook<'a> {
         self.idempotency_token
     }
 
-    /// JetStream's `Nats-Msg-Id`: Twilio's idempotency token when present, else a digest of
-    /// the event type and the sorted parameters without `RetryCount`, so a retry is stored once.
-    pub fn dedupe_id(&self) -> Cow<'_, str> {
-        match self.idempotency_token {
-            Some(token) => Cow::Borrowed(token),
-            None => Cow::Owned(params_digest(self.event_type().unwrap_or(""), &self.params)),
-        }
+    /// JetStream's `Nats-Msg-Id`, and the answer cache's key: a digest of what Twilio signed
+    /// (the event type and the sorted parameters without `RetryCount`), so a retry is stored
+    /// once and nothing unsigned (the idempotency token, say) decides what is stored.
+    pub fn dedupe_id(&self) -> String {
+        params_digest(self.event_type().unwrap_or(""), &self.params)
     }
 
     /// The envelope's JSON for NATS, stamped with `received_at`.
@@ -196,8 +201,26 @@ impl<'a> Webhook<'a> {
     }
 }
 
+/// Drops every exact repeat of a `(name, value)` pair after its first, keeping the order.
+fn collapse_exact_repeats(params: &mut Vec<Pair<'_>>) {
+    // Twilio's forms hold a few dozen parameters: comparing pairs beats hashing them.
+    if params.len() <= 64 {
+        let mut index = 1;
+        while index < params.len() {
+            if params[..index].contains(&params[index]) {
+                params.remove(index);
+            } else {
+                index += 1;
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(params.len());
+        params.retain(|pair| seen.insert(pair.clone()));
+    }
+}
+
 /// Hex SHA-256 over the event type and the sorted name/value pairs (NUL-separated, so no two
-/// parameter sets share an encoding), `RetryCount` left out.
+/// parameter sets share an encoding), `RetryCount` left out, exact repeats counted once.
 pub fn params_digest<K: AsRef<str>, V: AsRef<str>>(event_type: &str, params: &[(K, V)]) -> String {
     let mut sorted: Vec<(&str, &str)> = params
         .iter()
@@ -205,6 +228,7 @@ pub fn params_digest<K: AsRef<str>, V: AsRef<str>>(event_type: &str, params: &[(
         .filter(|(name, _)| *name != RETRY_COUNT)
         .collect();
     sorted.sort_unstable();
+    sorted.dedup();
     let mut hasher = Sha256::new();
     hasher.update(event_type.as_bytes());
     for (name, value) in sorted {

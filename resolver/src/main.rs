@@ -14,6 +14,9 @@ use frontline_runtime::signal::shutdown_signal;
 async fn main() -> ExitCode {
     let config = Config::parse();
     let _telemetry = config.telemetry.init("frontline-resolver");
+    if let Err(err) = config.nats.validate() {
+        return exit::config_error(&err);
+    }
     if let Some(Command::Directory(DirectoryCommand::Import { file, bucket })) = &config.command {
         return match kv::import_file(&config.nats, bucket, file).await {
             Ok(count) => {

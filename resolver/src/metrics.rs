@@ -77,6 +77,8 @@ pub struct ResolverMetrics {
     pub consumer_pending: IntGauge,
     /// Events delivered to the participant consumer and not yet acknowledged.
     pub consumer_ack_pending: IntGauge,
+    /// Pre-event requests dropped for naming a reply subject outside the inbox prefix.
+    pub foreign_reply: IntCounter,
 }
 
 impl ResolverMetrics {
@@ -139,6 +141,11 @@ impl ResolverMetrics {
         )?;
         registry.register(Box::new(consumer_pending.clone()))?;
         registry.register(Box::new(consumer_ack_pending.clone()))?;
+        let foreign_reply = IntCounter::new(
+            "frontline_resolver_foreign_reply_subjects_total",
+            "Pre-event requests dropped for naming a reply subject outside the inbox prefix.",
+        )?;
+        registry.register(Box::new(foreign_reply.clone()))?;
         register_process_metrics(&registry)?;
         Ok(ResolverMetrics {
             registry,
@@ -151,6 +158,7 @@ impl ResolverMetrics {
             twilio_api_requests,
             consumer_pending,
             consumer_ack_pending,
+            foreign_reply,
         })
     }
 

@@ -33,14 +33,23 @@ pub async fn subscribe(
         .await
 }
 
+/// What answering a pre-event needs.
+#[derive(Debug)]
+pub struct Context {
+    /// Subjects of this deployment.
+    pub subjects: Subjects,
+    /// The only reply subjects answered: the clients' inbox prefix and a dot (`_INBOX.`). A
+    /// request naming another reply subject (a JetStream API subject, say) is dropped: the
+    /// resolver's reply would be a publish there with the resolver's permissions.
+    pub reply_prefix: String,
+    /// The customer directory.
+    pub directory: Arc<dyn CustomerDirectory>,
+    /// Metrics.
+    pub metrics: ResolverMetrics,
+}
+
 /// Answers requests from `subscriber` until it ends (after the client is drained).
-pub async fn serve(
-    client: Client,
-    mut subscriber: Subscriber,
-    subjects: Subjects,
-    directory: Arc<dyn CustomerDirectory>,
-    metrics: ResolverMetrics,
-) {
+pub async fn serve(client: Client, mut subscriber: Subscriber, context: Context) {
     while let Some(message) = subscriber.next().await {
         let span = tracing::info_span!("pre_event", subject = %message.subject, trace_id = tracing::field::Empty);
         // The trace only shows through the span (no next hop carries it): nothing to do when
@@ -53,25 +62,32 @@ pub async fn serve(
                 .map(|v| v.as_str());
             telemetry::continue_trace(&span, incoming);
         }
-        handle(&client, message, &subjects, directory.as_ref(), &metrics)
-            .instrument(span)
-            .await;
+        handle(&client, message, &context).instrument(span).await;
     }
     tracing::info!("pre-event subscription ended");
 }
 
-async fn handle(
-    client: &Client,
-    message: Message,
-    subjects: &Subjects,
-    directory: &dyn CustomerDirectory,
-    metrics: &ResolverMetrics,
-) {
+async fn handle(client: &Client, message: Message, context: &Context) {
+    let Context {
+        subjects,
+        reply_prefix,
+        directory,
+        metrics,
+    } = context;
     let started = Instant::now();
     let Some(reply_to) = message.reply.clone() else {
         tracing::warn!(subject = %message.subject, "pre-event without a reply subject; ignored");
         return;
     };
+    if !reply_to.starts_with(reply_prefix.as_str()) {
+        tracing::warn!(
+            subject = %message.subject,
+            reply = %telemetry::cut(&reply_to),
+            "pre-event naming a reply subject outside the inbox prefix; dropped"
+        );
+        metrics.foreign_reply.inc();
+        return;
+    }
     if deadline_passed(&message) {
         tracing::warn!(subject = %message.subject, "pre-event past its deadline; skipped");
         let event = event_of(subjects, &message);
@@ -80,7 +96,7 @@ async fn handle(
     }
     let (event, reply) = match Envelope::from_slice_with_params(&message.payload, PARAMS_READ) {
         Ok(envelope) => {
-            let resolution = resolve(&envelope, directory);
+            let resolution = resolve(&envelope, directory.as_ref());
             if let Some(lookup) = resolution.lookup {
                 metrics.lookup(lookup);
             }

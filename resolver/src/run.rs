@@ -83,6 +83,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let subjects = config.subjects().map_err(RunError::Config)?;
+    config
+        .nats
+        .validate()
+        .map_err(|err| RunError::Config(err.to_string()))?;
     if config.max_deliver < 1 || config.consumer_concurrency == 0 {
         return Err(RunError::Config(
             "MAX_DELIVER and CONSUMER_CONCURRENCY must be at least 1".into(),
@@ -122,9 +126,12 @@ pub async fn run(
     let pre = tokio::spawn(pre::serve(
         client.clone(),
         subscriber,
-        subjects.clone(),
-        directory.clone(),
-        metrics.clone(),
+        pre::Context {
+            subjects: subjects.clone(),
+            reply_prefix: config.nats.reply_prefix(),
+            directory: directory.clone(),
+            metrics: metrics.clone(),
+        },
     ));
     let (subscribed_client, subscribed) = (client.clone(), readiness.clone());
     tokio::spawn(async move {

@@ -242,7 +242,13 @@ fn rss_bytes(pid: u32) -> u64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .expect("VmRSS")
         * 1024
 }
@@ -288,7 +294,9 @@ async fn slow_bodies_and_big_headers_cannot_hold_the_listener() {
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
                 let _ = stream.write_all(b"a").await;
-                match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buffer)).await {
+                match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buffer))
+                    .await
+                {
                     Ok(Ok(0)) | Ok(Err(_)) => return (answer, true, started.elapsed()),
                     Ok(Ok(n)) => answer.extend_from_slice(&buffer[..n]),
                     Err(_) => {}
@@ -323,7 +331,12 @@ async fn slow_bodies_and_big_headers_cannot_hold_the_listener() {
         "p".repeat(17 * 1024)
     );
     let (answer, _, closed) = raw(addr, big.as_bytes(), Duration::from_secs(5)).await;
-    assert_eq!(status_of(&answer), 431, "{}", &answer[..answer.len().min(100)]);
+    assert_eq!(
+        status_of(&answer),
+        431,
+        "{}",
+        &answer[..answer.len().min(100)]
+    );
     assert!(closed, "the connection is closed after a 431");
 
     // And the listener still serves.

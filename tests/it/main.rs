@@ -11,6 +11,7 @@ mod observability;
 mod participants;
 mod post_events;
 mod pre_events;
+mod security;
 mod signals;
 mod trace_context;
 mod trouble;

@@ -15,10 +15,13 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated for a cluster; `tls://` for TLS.
+    /// Credentials never go in the URL (they would show in logs): use `NATS_USER` and
+    /// `NATS_PASSWORD`, `NATS_TOKEN`, `NATS_NKEY_SEED` or `NATS_CREDS`.
     #[arg(
         long = "nats-url",
         env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
     )]
     pub url: String,
     /// A NATS credentials (JWT + seed) file.
@@ -43,9 +46,58 @@ pub struct NatsArgs {
     /// CA certificate file for `tls://` servers with a private CA.
     #[arg(long = "nats-ca-file", env = "NATS_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// The prefix of reply subjects (the client's inboxes); both binaries must use the same.
+    #[arg(long = "nats-inbox-prefix", env = "NATS_INBOX_PREFIX", default_value = DEFAULT_INBOX_PREFIX)]
+    pub inbox_prefix: String,
+}
+
+/// The NATS clients' default inbox prefix.
+pub const DEFAULT_INBOX_PREFIX: &str = "_INBOX";
+
+/// NATS settings that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NatsSettingsError {
+    /// A URL carries a user or password, which would be logged.
+    #[error(
+        "NATS_URL must not hold credentials (user:password@): set NATS_USER and NATS_PASSWORD (or NATS_TOKEN, NATS_NKEY_SEED, NATS_CREDS) instead"
+    )]
+    CredentialsInUrl,
+    /// The inbox prefix is not a subject without wildcards.
+    #[error("NATS_INBOX_PREFIX {0:?} must be dot-separated tokens without wildcards or spaces")]
+    InboxPrefix(String),
 }
 
 impl NatsArgs {
+    /// Checks what clap cannot: no credentials in the URL, a usable inbox prefix.
+    ///
+    /// # Errors
+    /// A [`NatsSettingsError`] naming the variable.
+    pub fn validate(&self) -> Result<(), NatsSettingsError> {
+        let has_userinfo = |url: &str| {
+            let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+            authority.contains('@')
+        };
+        if self.url.split(',').any(|url| has_userinfo(url.trim())) {
+            return Err(NatsSettingsError::CredentialsInUrl);
+        }
+        let token_ok = |token: &str| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'*' | b'>' | b'.'))
+        };
+        if !self.inbox_prefix.split('.').all(token_ok) {
+            return Err(NatsSettingsError::InboxPrefix(self.inbox_prefix.clone()));
+        }
+        Ok(())
+    }
+
+    /// The start of every reply subject of these clients: the inbox prefix and a dot.
+    pub fn reply_prefix(&self) -> String {
+        format!("{}.", self.inbox_prefix)
+    }
+
     /// Settings for a server at `url` with no credentials (tests, local runs).
     pub fn plain(url: impl Into<String>) -> NatsArgs {
         NatsArgs {
@@ -56,6 +108,7 @@ impl NatsArgs {
             token: None,
             nkey_seed: None,
             ca_file: None,
+            inbox_prefix: DEFAULT_INBOX_PREFIX.to_owned(),
         }
     }
 
@@ -92,6 +145,7 @@ impl NatsArgs {
         let (connected_tx, connected_rx) = watch::channel(false);
         let options = options
             .name(name)
+            .custom_inbox_prefix(&self.inbox_prefix)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(2))
@@ -195,5 +249,46 @@ pub fn kv_stream_config(
             max_age.min(Duration::from_secs(120))
         },
         ..stream::Config::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_refused() {
+        for url in [
+            "nats://user:hunter2@127.0.0.1:4222",
+            "nats://127.0.0.1:4222, tls://a:b@nats-2:4222",
+            "token@nats:4222",
+        ] {
+            assert_eq!(
+                NatsArgs::plain(url).validate(),
+                Err(NatsSettingsError::CredentialsInUrl),
+                "{url}"
+            );
+        }
+        for url in [
+            "nats://127.0.0.1:4222",
+            "tls://n1:4222,tls://n2:4222",
+            "nats://h/x@y",
+        ] {
+            assert_eq!(NatsArgs::plain(url).validate(), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_inbox_prefix_is_checked() {
+        let mut args = NatsArgs::plain("nats://127.0.0.1:4222");
+        assert_eq!(args.reply_prefix(), "_INBOX.");
+        for good in ["_INBOX", "_INBOX_frontline", "acme.inbox"] {
+            args.inbox_prefix = good.into();
+            assert_eq!(args.validate(), Ok(()), "{good}");
+        }
+        for bad in ["", "a.>", "*", "a..b", "a b", "a."] {
+            args.inbox_prefix = bad.into();
+            assert!(args.validate().is_err(), "{bad:?}");
+        }
     }
 }

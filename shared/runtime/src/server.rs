@@ -89,12 +89,28 @@ where
             tracing::warn!(%peer, "connection limit reached; closing a new connection");
             continue;
         };
-        spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit, options.request_read_timeout);
+        spawn_connection(
+            &builder,
+            &graceful,
+            stream,
+            peer,
+            handler.clone(),
+            permit,
+            options.request_read_timeout,
+        );
     }
     // Connections already queued were opened before the signal: serve them too.
     while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
         if let Ok(permit) = connections.clone().try_acquire_owned() {
-            spawn_connection(&builder, &graceful, stream, peer, handler.clone(), permit, options.request_read_timeout);
+            spawn_connection(
+                &builder,
+                &graceful,
+                stream,
+                peer,
+                handler.clone(),
+                permit,
+                options.request_read_timeout,
+            );
         }
     }
     drop(listener);

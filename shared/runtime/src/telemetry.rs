@@ -155,6 +155,23 @@ fn otlp_provider(
         .build())
 }
 
+/// The longest piece of a value from outside (a request, a NATS message) that a log line or a
+/// span field carries.
+pub const MAX_LOGGED_VALUE: usize = 128;
+
+/// `value` cut to [`MAX_LOGGED_VALUE`] bytes (at a character boundary), for logging: a value from
+/// outside is never logged whole, so no client can fill the logs or the trace backend.
+pub fn cut(value: &str) -> &str {
+    if value.len() <= MAX_LOGGED_VALUE {
+        return value;
+    }
+    let mut end = MAX_LOGGED_VALUE;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
 /// Makes `span` continue the trace of `incoming` (a `traceparent`), records its `trace_id`
 /// field, and returns the `traceparent` for the next hop: this span's own context when spans are
 /// exported, else a new span id under the same trace (or a new trace when `incoming` is absent
@@ -239,6 +256,17 @@ mod tests {
     use super::*;
 
     const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn logged_values_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("short"), "short");
+        let long = "a".repeat(1000);
+        assert_eq!(cut(&long).len(), MAX_LOGGED_VALUE);
+        let wide = "ñ".repeat(100);
+        let cut_wide = cut(&wide);
+        assert!(cut_wide.len() <= MAX_LOGGED_VALUE && cut_wide.len() >= MAX_LOGGED_VALUE - 1);
+        assert!(wide.starts_with(cut_wide));
+    }
 
     #[test]
     fn continues_a_valid_trace() {

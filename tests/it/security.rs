@@ -1,0 +1,296 @@
+//! Attacks on the pipeline, each performed against the real ingress and resolver on a real
+//! nats-server: what an unsigned header, a replayed webhook, a rogue NATS client or a poisoned
+//! message can and cannot do.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use frontline_shared::subject;
+use frontline_tests::http::{admin_get, metric};
+use frontline_tests::nats::NatsServer;
+use frontline_tests::stack::{
+    Stack, connect, ready_ingress, resolver_config, spawn_resolver, stored,
+};
+use frontline_tests::{WAIT, eventually, twilio};
+
+const CONVERSATION: &str = "CH00000000000000000000000000000666";
+
+/// One signed webhook, captured, replayed with a new `I-Twilio-Idempotency-Token` each time
+/// (which the signature does not cover): stored once, however many tokens.
+#[tokio::test]
+async fn a_replayed_webhook_with_new_tokens_is_stored_once() {
+    let stack = Stack::start().await;
+    let captured = twilio::message_added(CONVERSATION, 1, "captured");
+    let junk = "j".repeat(10_000);
+    for replay in 0..300 {
+        let token = if replay % 3 == 0 {
+            junk.clone()
+        } else {
+            format!("token-{replay}")
+        };
+        let answer = stack
+            .client()
+            .post_with(&captured, &[("I-Twilio-Idempotency-Token", &token)])
+            .await;
+        assert_eq!(answer.status, 200, "replay {replay}");
+    }
+    let messages = stored(&stack.nats.url(), subject::DEFAULT_STREAM).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "a replay with a new token was stored again"
+    );
+    assert_eq!(
+        messages[0].envelope.idempotency_token, None,
+        "the first token was junk"
+    );
+    let metrics = admin_get(stack.ingress.admin, "/metrics").await.text();
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_ingress_requests_total{event_type="onMessageAdded",outcome="duplicate"}"#
+        ),
+        299.0
+    );
+}
+
+/// A token that does not look like Twilio's never enters the envelope; one that does, does.
+#[tokio::test]
+async fn only_a_well_formed_idempotency_token_enters_the_envelope() {
+    let stack = Stack::start().await;
+    for (body, token) in [
+        ("dots", "a.b.c"),
+        ("wildcard", "a*"),
+        ("long", &"x".repeat(65)),
+        ("spaces", "a b"),
+        ("good", "Idem_token-123"),
+    ] {
+        let params = twilio::message_added(CONVERSATION, 2, body);
+        let answer = stack
+            .client()
+            .post_with(&params, &[("I-Twilio-Idempotency-Token", token)])
+            .await;
+        assert_eq!(answer.status, 200);
+    }
+    let tokens: Vec<(String, Option<String>)> = stored(&stack.nats.url(), subject::DEFAULT_STREAM)
+        .await
+        .into_iter()
+        .map(|m| {
+            (
+                m.envelope.params.get("Body").unwrap().to_owned(),
+                m.envelope.idempotency_token,
+            )
+        })
+        .collect();
+    let expected: Vec<(String, Option<String>)> = [
+        ("dots", None),
+        ("wildcard", None),
+        ("long", None),
+        ("spaces", None),
+        ("good", Some("Idem_token-123")),
+    ]
+    .into_iter()
+    .map(|(b, t)| (b.to_owned(), t.map(str::to_owned)))
+    .collect();
+    assert_eq!(tokens, expected);
+}
+
+/// Exact copies of a signed parameter appended to the form keep the signature valid (Twilio
+/// signs each repeat once): they must not change what is stored.
+#[tokio::test]
+async fn exact_repeats_appended_to_a_signed_form_change_nothing() {
+    let stack = Stack::start().await;
+    let params = twilio::message_added(CONVERSATION, 3, "original");
+    let mut padded = params.clone();
+    for _ in 0..50 {
+        padded.push(("Body".to_owned(), "original".to_owned()));
+    }
+    // Signed over the original parameters: the server accepts it, as Twilio's validators do.
+    let signature = twilio::sign(
+        twilio::AUTH_TOKEN,
+        &format!(
+            "{}{}",
+            twilio::PUBLIC_URL,
+            frontline_tests::http::WEBHOOK_PATH
+        ),
+        &params,
+    );
+    let answer = stack
+        .client()
+        .post_form(
+            frontline_tests::http::WEBHOOK_PATH,
+            &padded,
+            &[("X-Twilio-Signature", &signature)],
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(stack.client().post(&params).await.status, 200);
+    let messages = stored(&stack.nats.url(), subject::DEFAULT_STREAM).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "the padded form was stored beside the original"
+    );
+    assert_eq!(messages[0].envelope.params.get_all("Body").count(), 1);
+}
+
+/// The stream is bounded: when full it refuses (503), never answers 200 for an unstored event,
+/// and it carries the limits of SPEC.md.
+#[tokio::test]
+async fn a_full_stream_refuses_and_nothing_unstored_is_acknowledged() {
+    let stack = Stack::start_with(|config| {
+        config.stream_max_bytes = 4_096;
+        config.stream_duplicate_window = Duration::from_secs(30);
+    })
+    .await;
+    let mut acknowledged = 0;
+    let mut refused = 0;
+    for index in 0..40 {
+        let answer = stack
+            .client()
+            .post(&twilio::message_added(
+                CONVERSATION,
+                index,
+                &"b".repeat(200),
+            ))
+            .await;
+        match answer.status.as_u16() {
+            200 => acknowledged += 1,
+            503 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "a 4 KiB stream took 40 events of ~1 KiB");
+    let stored = stored(&stack.nats.url(), subject::DEFAULT_STREAM).await;
+    assert_eq!(
+        stored.len(),
+        acknowledged,
+        "every 200 is stored, nothing else"
+    );
+    let js = jetstream::new(connect(&stack.nats.url()).await);
+    let mut stream = js.get_stream(subject::DEFAULT_STREAM).await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.max_bytes, 4_096);
+    assert_eq!(config.max_message_size, 256 * 1024);
+    assert_eq!(config.discard, jetstream::stream::DiscardPolicy::New);
+    assert_eq!(config.duplicate_window, Duration::from_secs(30));
+    let metrics = admin_get(stack.ingress.admin, "/metrics").await.text();
+    assert_eq!(
+        metric(&metrics, "frontline_ingress_stream_max_bytes"),
+        4_096.0
+    );
+}
+
+/// Two different pre-events carrying the same idempotency token: each gets its own answer.
+/// (Keyed by the token, the cache served the first one's answer to the second.)
+#[tokio::test]
+async fn one_request_s_cached_answer_is_never_served_to_another() {
+    let stack = Stack::start().await;
+    let js = jetstream::new(connect(&stack.nats.url()).await);
+    let token = [("I-Twilio-Idempotency-Token", "shared-token")];
+    let first = stack
+        .client()
+        .post_with(&twilio::conversation_add("+14155550101"), &token)
+        .await;
+    assert_eq!(first.json()["friendly_name"], "Bobby Shaftoe");
+    // The first answer is in the cache before the other request comes.
+    eventually(WAIT, "the first answer cached", || async {
+        let mut stream = js.get_stream("KV_frontline-pre-answers").await.ok()?;
+        (stream.info().await.ok()?.state.messages > 0).then_some(())
+    })
+    .await;
+    let mut other = twilio::conversation_add("+19995550123");
+    for (name, value) in &mut other {
+        if name == "RetryCount" {
+            *value = "1".to_owned();
+        }
+    }
+    let second = stack.client().post_with(&other, &token).await;
+    assert_eq!(second.json()["friendly_name"], "+19995550123");
+}
+
+const LEAST_PRIVILEGE: &str = r#"
+no_auth_user: ingress
+accounts {
+  APP {
+    jetstream: enabled
+    users: [
+      { user: ingress, password: ingress }
+      { user: attacker, password: attacker }
+      { user: resolver, password: resolver, permissions: {
+          subscribe: ["frontline.pre.>"],
+          publish: { deny: [">"] },
+          allow_responses: true
+      } }
+    ]
+  }
+}
+"#;
+
+/// A request on the pre-event subjects naming `$JS.API.STREAM.PURGE.FRONTLINE_EVENTS` as its
+/// reply subject: a resolver that answered it would purge the stream, with its own permissions
+/// (a response permission covers whatever reply subject the requester names).
+#[tokio::test]
+async fn a_request_naming_a_foreign_reply_subject_is_dropped_not_answered() {
+    let nats = NatsServer::start_with_config(LEAST_PRIVILEGE);
+    let login = |args: &mut frontline_runtime::nats::NatsArgs, user: &str| {
+        args.user = Some(user.to_owned());
+        args.password = Some(frontline_runtime::secret::Secret::new(user));
+    };
+    let ingress = ready_ingress(&nats.url(), |config| login(&mut config.nats, "ingress")).await;
+    let mut config = resolver_config(&nats.url());
+    login(&mut config.nats, "resolver");
+    let resolver = spawn_resolver(config).await;
+    resolver.wait_ready().await;
+    let event = twilio::message_added(CONVERSATION, 1, "keep me");
+    assert_eq!(ingress.client.post(&event).await.status, 200);
+
+    let attacker =
+        async_nats::ConnectOptions::with_user_and_password("attacker".into(), "attacker".into())
+            .connect(nats.url())
+            .await
+            .unwrap();
+    let envelope = frontline_shared::Envelope {
+        event_type: "onConversationAdd".into(),
+        account_sid: None,
+        received_at: String::new(),
+        idempotency_token: None,
+        params: frontline_shared::Params::from_pairs([("EventType", "onConversationAdd")]),
+    };
+    for reply in [
+        "$JS.API.STREAM.PURGE.FRONTLINE_EVENTS",
+        "$JS.API.STREAM.DELETE.FRONTLINE_EVENTS",
+        "frontline.post.onMessageAdded.forged",
+    ] {
+        attacker
+            .publish_with_reply(
+                "frontline.pre.onConversationAdd._",
+                reply,
+                envelope.to_vec().into(),
+            )
+            .await
+            .unwrap();
+    }
+    attacker.flush().await.unwrap();
+    let metrics = eventually(WAIT, "the foreign replies counted", || async {
+        let text = admin_get(resolver.admin, "/metrics").await.text();
+        (metric(&text, "frontline_resolver_foreign_reply_subjects_total") >= 3.0).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        metric(&metrics, "frontline_resolver_foreign_reply_subjects_total"),
+        3.0
+    );
+    let messages = stored(&nats.url(), subject::DEFAULT_STREAM).await;
+    let bodies: Vec<&str> = messages
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap_or("?"))
+        .collect();
+    assert_eq!(bodies, ["keep me"], "the stream was purged or written to");
+    // A genuine request is still answered.
+    let answer = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(answer.json()["friendly_name"], "Bobby Shaftoe");
+}
