@@ -116,7 +116,8 @@ async fn ten_thousand_parameters_and_many_repeats() {
     assert_eq!(answer.status, 200);
     let messages = stored(&stack.nats.url(), subject::DEFAULT_STREAM).await;
     assert_eq!(messages[0].envelope.params.get("P9999"), Some("v9999"));
-    assert_eq!(messages[0].envelope.params.get_all("Repeated").count(), 500);
+    // 500 values of which 7 differ: exact repeats are kept once (Twilio signs them once).
+    assert_eq!(messages[0].envelope.params.get_all("Repeated").count(), 7);
     // Over the default limit the same request is refused with 413, not truncated.
     let stack = Stack::start().await;
     assert_eq!(stack.client().post(&params).await.status, 413);

@@ -1,6 +1,7 @@
-//! Twilio retrying a pre-event with the same `I-Twilio-Idempotency-Token` gets the answer already
+//! Twilio retrying a pre-event (an idempotency token, `RetryCount` above 0) gets the answer already
 //! given, from any ingress replica, without the resolvers being asked twice; fallbacks are not
-//! remembered.
+//! remembered. Answers are keyed by what Twilio signed, so here each webhook is told apart by a
+//! parameter (its `UniqueName`), and its token names the same webhook.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +12,6 @@ use frontline_shared::{Modification, PreReply};
 use frontline_tests::nats::NatsServer;
 use frontline_tests::stack::{Ingress, connect, ingress_config, responder, spawn_ingress};
 use frontline_tests::{WAIT, eventually, twilio};
-use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "frontline-pre-answers";
 
@@ -28,14 +28,22 @@ async fn counting_responder(nats_url: &str) -> Arc<AtomicUsize> {
     .await
 }
 
-/// Sends onConversationAdd; `retry` is Twilio's `RetryCount` (0 on a first attempt).
-async fn name(ingress: &Ingress, token: Option<&str>, retry: u32) -> String {
+/// The parameters of webhook `id` (its `UniqueName`), attempt `retry`.
+fn webhook(id: &str, retry: u32) -> twilio::Params {
     let mut params = twilio::conversation_add("+14155550101");
+    params.push(("UniqueName".to_owned(), id.to_owned()));
     for (key, value) in &mut params {
         if key == "RetryCount" {
             *value = retry.to_string();
         }
     }
+    params
+}
+
+/// Sends webhook `token` (see [`webhook`]) with that idempotency token, or webhook `no-token`
+/// without one; `retry` is Twilio's `RetryCount` (0 on a first attempt).
+async fn name(ingress: &Ingress, token: Option<&str>, retry: u32) -> String {
+    let params = webhook(token.unwrap_or("no-token"), retry);
     let headers: Vec<(&str, &str)> = token
         .map(|t| ("I-Twilio-Idempotency-Token", t))
         .into_iter()
@@ -56,10 +64,10 @@ async fn answer_cache(js: &jetstream::Context) -> kv::Store {
     .await
 }
 
-/// The cached answer to the webhook with idempotency token `token`, if any. A failed lookup
+/// The cached answer to webhook `token`, if any. A failed lookup
 /// fails the test: it must not pass for an absent answer.
 async fn cached(store: &kv::Store, token: &str) -> Option<bytes::Bytes> {
-    let key = hex::encode(Sha256::digest(token.as_bytes()));
+    let key = frontline_ingress::webhook::params_digest("onConversationAdd", &webhook(token, 0));
     store.get(&key).await.expect("the answer cache can be read")
 }
 
