@@ -63,14 +63,9 @@ impl<B: Broker> WebhookHandler<B> {
             duration_ms = tracing::field::Empty,
             trace_id = tracing::field::Empty,
         );
-        let incoming = request
-            .headers()
-            .get(headers::TRACEPARENT)
-            .and_then(|v| v.to_str().ok());
-        let traceparent = telemetry::continue_trace(&span, incoming);
         let started = Instant::now();
         async move {
-            let answer = match self.webhook(request, traceparent).await {
+            let answer = match self.webhook(request).await {
                 Ok(answer) => answer,
                 Err(rejection) => Answer::rejected(rejection),
             };
@@ -96,11 +91,7 @@ impl<B: Broker> WebhookHandler<B> {
     }
 
     /// Route, read, verify, classify, dispatch.
-    async fn webhook<T>(
-        &self,
-        request: Request<T>,
-        traceparent: String,
-    ) -> Result<Answer, Rejection>
+    async fn webhook<T>(&self, request: Request<T>) -> Result<Answer, Rejection>
     where
         T: hyper::body::Body<Data = Bytes> + Send,
         T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -137,14 +128,17 @@ impl<B: Broker> WebhookHandler<B> {
             idempotency_token: header(headers::HTTP_IDEMPOTENCY_TOKEN),
         };
         let webhook = self.reader.read(raw)?;
+        // Only a verified request's trace context is continued: an unsigned client must not
+        // decide which trace its span joins, or whether it is sampled for export.
+        let span = Span::current();
+        let traceparent = telemetry::continue_trace(&span, header(headers::TRACEPARENT));
         let name = webhook
             .event_type()
             .ok_or(Rejection::BadRequest("missing EventType"))?;
         let event = EventType::parse(name);
-        let span = Span::current();
-        span.record("event_type", name);
+        span.record("event_type", telemetry::cut(name));
         if let Some(sid) = webhook.conversation_sid() {
-            span.record("conversation_sid", sid);
+            span.record("conversation_sid", telemetry::cut(sid));
         }
         Ok(match event {
             Some(event) if event.kind() == EventKind::Pre => {
@@ -302,11 +296,11 @@ fn decision(reply: PreReply) -> Option<(Outcome, CachedAnswer)> {
             Bytes::from(fields.to_twilio_body()),
         ),
         PreReply::Reject { reason } => {
-            tracing::info!(reason = %reason, "resolver rejected the action");
+            tracing::info!(reason = %telemetry::cut(&reason), "resolver rejected the action");
             (Outcome::Rejected, StatusCode::FORBIDDEN, Bytes::new())
         }
         PreReply::Error { message } => {
-            tracing::warn!(cause = %message, "resolver failed; taking the fallback");
+            tracing::warn!(cause = %telemetry::cut(&message), "resolver failed; taking the fallback");
             return None;
         }
     };

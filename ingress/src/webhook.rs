@@ -37,7 +37,10 @@ impl BodyKind {
         } else if essence.eq_ignore_ascii_case("application/json") {
             Ok(BodyKind::Json)
         } else {
-            Err(Rejection::UnsupportedMediaType(essence.to_owned()))
+            // Logged with the rejection: never more of it than a log line may carry.
+            Err(Rejection::UnsupportedMediaType(
+                frontline_runtime::telemetry::cut(essence).to_owned(),
+            ))
         }
     }
 }

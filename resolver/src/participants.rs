@@ -332,7 +332,7 @@ impl ParticipantWorker {
                 .map_or(Outcome::Error, |()| outcome),
             Verdict::Retry(retry_after, reason) => {
                 let delay = retry_after.unwrap_or_else(|| backoff(delivered));
-                tracing::warn!(delivered, delay_ms = delay.as_millis() as u64, reason = %reason, trace = traceparent.as_deref(), "participant update will be retried");
+                tracing::warn!(delivered, delay_ms = delay.as_millis() as u64, reason = %telemetry::cut(&reason), trace = traceparent.as_deref(), "participant update will be retried");
                 let _ = ack(&message, AckKind::Nak(Some(delay))).await;
                 Outcome::Retried
             }
@@ -379,7 +379,7 @@ impl ParticipantWorker {
             .await
         {
             Ok(()) => {
-                tracing::info!(conversation_sid = conversation, participant_sid = participant, customer_id = %customer.customer_id, "participant enriched");
+                tracing::info!(conversation_sid = conversation, participant_sid = participant, customer_id = %telemetry::cut(&customer.customer_id), "participant enriched");
                 Verdict::Done(Outcome::Modified)
             }
             Err(err) => failed(err, conversation),
@@ -400,7 +400,8 @@ impl ParticipantWorker {
             .filter(|c| !c.is_control())
             .take(500)
             .collect();
-        let dead_headers = dead_letter_headers(message.headers.as_ref(), &reason_line);
+        let dead_headers =
+            dead_letter_headers(message.headers.as_ref(), &message.subject, &reason_line);
         let stored = match self
             .jetstream
             .publish_with_headers(subject, dead_headers, message.payload.clone())
@@ -411,7 +412,7 @@ impl ParticipantWorker {
         };
         match stored {
             Ok(()) => {
-                tracing::error!(reason = %reason_line, "participant update dead-lettered");
+                tracing::error!(reason = %telemetry::cut(&reason_line), "participant update dead-lettered");
                 let _ = ack(message, AckKind::Ack).await;
                 Outcome::DeadLettered
             }
@@ -452,13 +453,20 @@ pub fn backoff(delivered: i64) -> Duration {
     (Duration::from_secs(1) * 2u32.pow(exponent)).min(MAX_BACKOFF)
 }
 
-/// The original message's headers with the reason added; without `Nats-Msg-Id`, so the
-/// dead-letter stream does not take the dead letter for a duplicate.
-fn dead_letter_headers(original: Option<&HeaderMap>, reason: &str) -> HeaderMap {
+/// A dead letter's headers: of the original's only the Twilio ones and `traceparent` (never a
+/// `Nats-*` one: an `Nats-Expected-*` header copied over would make the dead-letter stream
+/// refuse it forever, and `Nats-Msg-Id` would make it a duplicate), the reason and the original
+/// subject.
+fn dead_letter_headers(original: Option<&HeaderMap>, subject: &str, reason: &str) -> HeaderMap {
     let mut dead = HeaderMap::new();
+    let kept = |name: &str| {
+        name.get(..headers::TWILIO_PREFIX.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(headers::TWILIO_PREFIX))
+            || name.eq_ignore_ascii_case(headers::TRACEPARENT)
+    };
     for (name, values) in original.into_iter().flat_map(HeaderMap::iter) {
         let name = name.to_string();
-        if name.eq_ignore_ascii_case(headers::MSG_ID) {
+        if !kept(&name) {
             continue;
         }
         for value in values {
@@ -466,6 +474,7 @@ fn dead_letter_headers(original: Option<&HeaderMap>, reason: &str) -> HeaderMap 
         }
     }
     dead.insert(headers::DLQ_REASON, reason);
+    dead.insert(headers::ORIGINAL_SUBJECT, subject);
     dead
 }
 
@@ -478,6 +487,42 @@ async fn ack(message: &Message, kind: AckKind) -> Result<(), ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_letter_keeps_only_twilio_headers_and_the_trace() {
+        let mut original = HeaderMap::new();
+        original.insert(headers::EVENT_TYPE, "onParticipantAdded");
+        original.insert("twilio-account-sid", "AC1");
+        original.insert(
+            headers::TRACEPARENT,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        original.insert(headers::MSG_ID, "abc");
+        original.insert("Nats-Expected-Stream", "FRONTLINE_EVENTS");
+        original.insert("Nats-Expected-Last-Sequence", "0");
+        original.insert("X-Other", "x");
+        let dead = dead_letter_headers(
+            Some(&original),
+            "frontline.post.onParticipantAdded.CH1",
+            "why",
+        );
+        let mut names: Vec<String> = dead.iter().map(|(name, _)| name.to_string()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "Frontline-Dlq-Reason",
+                "Frontline-Original-Subject",
+                "Twilio-Event-Type",
+                "traceparent",
+                "twilio-account-sid"
+            ]
+        );
+        assert_eq!(
+            dead.get(headers::ORIGINAL_SUBJECT).map(|v| v.as_str()),
+            Some("frontline.post.onParticipantAdded.CH1")
+        );
+    }
 
     #[test]
     fn backoff_starts_at_a_second_and_stops_at_a_minute() {

@@ -51,7 +51,7 @@ pub struct Context {
 /// Answers requests from `subscriber` until it ends (after the client is drained).
 pub async fn serve(client: Client, mut subscriber: Subscriber, context: Context) {
     while let Some(message) = subscriber.next().await {
-        let span = tracing::info_span!("pre_event", subject = %message.subject, trace_id = tracing::field::Empty);
+        let span = tracing::info_span!("pre_event", subject = %telemetry::cut(&message.subject), trace_id = tracing::field::Empty);
         // The trace only shows through the span (no next hop carries it): nothing to do when
         // the span is filtered out.
         if !span.is_disabled() {
@@ -76,12 +76,12 @@ async fn handle(client: &Client, message: Message, context: &Context) {
     } = context;
     let started = Instant::now();
     let Some(reply_to) = message.reply.clone() else {
-        tracing::warn!(subject = %message.subject, "pre-event without a reply subject; ignored");
+        tracing::warn!(subject = %telemetry::cut(&message.subject), "pre-event without a reply subject; ignored");
         return;
     };
     if !reply_to.starts_with(reply_prefix.as_str()) {
         tracing::warn!(
-            subject = %message.subject,
+            subject = %telemetry::cut(&message.subject),
             reply = %telemetry::cut(&reply_to),
             "pre-event naming a reply subject outside the inbox prefix; dropped"
         );
@@ -89,7 +89,7 @@ async fn handle(client: &Client, message: Message, context: &Context) {
         return;
     }
     if deadline_passed(&message) {
-        tracing::warn!(subject = %message.subject, "pre-event past its deadline; skipped");
+        tracing::warn!(subject = %telemetry::cut(&message.subject), "pre-event past its deadline; skipped");
         let event = event_of(subjects, &message);
         metrics.handled(event, Outcome::Expired, started.elapsed().as_secs_f64());
         return;
@@ -103,7 +103,7 @@ async fn handle(client: &Client, message: Message, context: &Context) {
             (EventType::parse(&envelope.event_type), resolution.reply)
         }
         Err(err) => {
-            tracing::warn!(subject = %message.subject, cause = %err, "undecodable pre-event");
+            tracing::warn!(subject = %telemetry::cut(&message.subject), cause = %err, "undecodable pre-event");
             (
                 event_of(subjects, &message),
                 PreReply::Error {

@@ -294,3 +294,63 @@ async fn a_request_naming_a_foreign_reply_subject_is_dropped_not_answered() {
         .await;
     assert_eq!(answer.json()["friendly_name"], "Bobby Shaftoe");
 }
+
+/// Messages put on the post-event subjects by a rogue NATS client, with headers that would make
+/// a copied dead letter refuse itself forever (`Nats-Expected-Stream` names the event stream):
+/// each is dead-lettered once, without the poison, and the consumer goes on to real events.
+#[tokio::test]
+async fn poisoned_headers_do_not_follow_a_dead_letter() {
+    use frontline_tests::fake_twilio::FakeTwilio;
+    use frontline_tests::stack::{participant_consumer_info, resolver_config_with_twilio};
+
+    let nats = NatsServer::start();
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    let ingress = ready_ingress(&nats.url(), |_| {}).await;
+    let resolver = spawn_resolver(resolver_config_with_twilio(&nats.url(), &fake)).await;
+    resolver.wait_ready().await;
+    let js = jetstream::new(connect(&nats.url()).await);
+    for poison in 0..20 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Expected-Stream", subject::DEFAULT_STREAM);
+        headers.insert("Twilio-Event-Type", "onParticipantAdded");
+        js.publish_with_headers(
+            format!("frontline.post.onParticipantAdded.POISON{poison}"),
+            headers,
+            "not an envelope".into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let dead = eventually(WAIT, "twenty dead letters", || async {
+        let mut stream = js.get_stream(subject::DLQ_STREAM).await.ok()?;
+        (stream.info().await.ok()?.state.messages == 20).then_some(())
+    })
+    .await;
+    let () = dead;
+    let letters = {
+        let mut stream = js.get_stream(subject::DLQ_STREAM).await.unwrap();
+        let first = stream.info().await.unwrap().state.first_sequence;
+        stream.get_raw_message(first).await.unwrap()
+    };
+    assert!(letters.headers.get("Nats-Expected-Stream").is_none());
+    assert_eq!(
+        letters
+            .headers
+            .get(frontline_shared::headers::ORIGINAL_SUBJECT)
+            .map(|v| v.as_str()),
+        Some("frontline.post.onParticipantAdded.POISON0")
+    );
+    // And the consumer is free: a real event is still handled, nothing left pending.
+    fake.add_participant(CONVERSATION, "MB66", "{}");
+    let added = twilio::participant_added(CONVERSATION, "MB66", "+14155550101");
+    assert_eq!(ingress.client.post(&added).await.status, 200);
+    eventually(WAIT, "the real event handled", || async {
+        fake.attributes(CONVERSATION, "MB66")
+            .filter(|attributes| attributes.contains("1001"))
+    })
+    .await;
+    let info = participant_consumer_info(&nats.url()).await;
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+}

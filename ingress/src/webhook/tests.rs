@@ -105,7 +105,10 @@ fn verifies_a_signed_get() {
     assert_eq!(webhook.idempotency_token(), Some("tok-1"));
     // The token is not signed: the id is the signed parameters' digest, never the token.
     let event_type = webhook.event_type().unwrap_or("");
-    assert_eq!(webhook.dedupe_id(), params_digest(event_type, &webhook.params));
+    assert_eq!(
+        webhook.dedupe_id(),
+        params_digest(event_type, &webhook.params)
+    );
     assert_ne!(webhook.dedupe_id(), "tok-1");
     let raw = RawRequest {
         signature: None,

@@ -14,6 +14,11 @@ pub const DEADLINE: &str = "Frontline-Deadline";
 pub const MSG_ID: &str = "Nats-Msg-Id";
 /// Dead letters: why the consumer gave up.
 pub const DLQ_REASON: &str = "Frontline-Dlq-Reason";
+/// Dead letters: the subject the event was stored under.
+pub const ORIGINAL_SUBJECT: &str = "Frontline-Original-Subject";
+/// The prefix of the headers that describe the Twilio event (the only ones a dead letter keeps,
+/// with [`TRACEPARENT`]).
+pub const TWILIO_PREFIX: &str = "Twilio-";
 /// The HTTP header carrying Twilio's idempotency token.
 pub const HTTP_IDEMPOTENCY_TOKEN: &str = "I-Twilio-Idempotency-Token";
 /// The HTTP header carrying Twilio's signature.
