@@ -64,34 +64,33 @@ impl<B: Broker> WebhookHandler<B> {
             trace_id = tracing::field::Empty,
         );
         let started = Instant::now();
-        async move {
-            let answer = match self.webhook(request).await {
-                Ok(answer) => answer,
-                Err(rejection) => Answer::rejected(rejection),
-            };
-            let Answer {
-                kind,
-                event,
-                outcome,
-                response,
-            } = answer;
-            let elapsed = started.elapsed();
-            self.metrics.count(event.map(EventType::as_str), outcome);
-            if let Some(kind) = kind {
-                self.metrics.observe(kind, elapsed.as_secs_f64());
-            }
-            let span = Span::current();
-            span.record("outcome", outcome.as_str());
-            span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
-            tracing::debug!(status = response.status().as_u16(), "webhook answered");
-            response
+        // The span is entered only once the request is verified (see `webhook`), so that the
+        // trace it continues can still be set; the rest runs inside it.
+        let answer = match self.webhook(request, &span).await {
+            Ok(answer) => answer,
+            Err(rejection) => span.in_scope(|| Answer::rejected(rejection)),
+        };
+        let Answer {
+            kind,
+            event,
+            outcome,
+            response,
+        } = answer;
+        let elapsed = started.elapsed();
+        self.metrics.count(event.map(EventType::as_str), outcome);
+        if let Some(kind) = kind {
+            self.metrics.observe(kind, elapsed.as_secs_f64());
         }
-        .instrument(span)
-        .await
+        span.record("outcome", outcome.as_str());
+        span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+        span.in_scope(|| {
+            tracing::debug!(status = response.status().as_u16(), "webhook answered");
+        });
+        response
     }
 
-    /// Route, read, verify, classify, dispatch.
-    async fn webhook<T>(&self, request: Request<T>) -> Result<Answer, Rejection>
+    /// Route, read, verify, classify, dispatch (inside `span`).
+    async fn webhook<T>(&self, request: Request<T>, span: &Span) -> Result<Answer, Rejection>
     where
         T: hyper::body::Body<Data = Bytes> + Send,
         T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -130,8 +129,7 @@ impl<B: Broker> WebhookHandler<B> {
         let webhook = self.reader.read(raw)?;
         // Only a verified request's trace context is continued: an unsigned client must not
         // decide which trace its span joins, or whether it is sampled for export.
-        let span = Span::current();
-        let traceparent = telemetry::continue_trace(&span, header(headers::TRACEPARENT));
+        let traceparent = telemetry::continue_trace(span, header(headers::TRACEPARENT));
         let name = webhook
             .event_type()
             .ok_or(Rejection::BadRequest("missing EventType"))?;
@@ -140,12 +138,15 @@ impl<B: Broker> WebhookHandler<B> {
         if let Some(sid) = webhook.conversation_sid() {
             span.record("conversation_sid", telemetry::cut(sid));
         }
-        Ok(match event {
-            Some(event) if event.kind() == EventKind::Pre => {
-                self.pre_event(event, webhook, traceparent).await
+        let dispatched = async {
+            match event {
+                Some(event) if event.kind() == EventKind::Pre => {
+                    self.pre_event(event, webhook, traceparent).await
+                }
+                _ => self.post_event(event, webhook, traceparent).await,
             }
-            _ => self.post_event(event, webhook, traceparent).await,
-        })
+        };
+        Ok(dispatched.instrument(span.clone()).await)
     }
 
     /// Asks a resolver and turns its reply into Twilio's answer.

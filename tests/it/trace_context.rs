@@ -135,17 +135,45 @@ async fn trace_context_flows_end_to_end_and_secrets_never_reach_the_logs() {
         Some(post_trace)
     );
 
-    // A forged request: its signature must not be logged either.
+    // A forged request: its signature must not be logged either, and the trace it names is
+    // not continued (an unsigned client does not choose its span's trace).
     let forged_signature = "Zm9yZ2VkLXNpZ25hdHVyZS12YWx1ZQ==";
+    let forged_trace = "1111111111111111aaaaaaaaaaaaaaaa";
+    let forged_parent = format!("00-{forged_trace}-2222222222222222-01");
     let forged = twilio::message_added(conversation, 1, "forged");
-    ingress
+    let answer = ingress
         .client
         .post_form(
             WEBHOOK_PATH,
             &forged,
-            &[("X-Twilio-Signature", forged_signature)],
+            &[
+                ("X-Twilio-Signature", forged_signature),
+                ("traceparent", &forged_parent),
+            ],
         )
         .await;
+    assert_eq!(answer.status, 403);
+
+    // Values from a request are logged and recorded cut to 128 bytes: a 15 KB Content-Type
+    // (refused, unsigned) and a signed 10 KB EventType.
+    let junk_type = format!("application/{}", "x".repeat(15_000));
+    let answer = ingress
+        .client
+        .send(
+            Method::POST,
+            WEBHOOK_PATH,
+            &[("Content-Type", junk_type.as_str())],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(answer.status, 415);
+    let mut long_type = twilio::message_added(conversation, 9, "long type");
+    for (name, value) in &mut long_type {
+        if name == "EventType" {
+            *value = format!("on{}", "y".repeat(10_000));
+        }
+    }
+    assert_eq!(ingress.client.post(&long_type).await.status, 200);
     let valid_signature = twilio::sign(
         twilio::AUTH_TOKEN,
         &format!("{}{WEBHOOK_PATH}", twilio::PUBLIC_URL),
@@ -175,6 +203,17 @@ async fn trace_context_flows_end_to_end_and_secrets_never_reach_the_logs() {
     ] {
         assert!(!logs.contains(secret), "a log line holds {secret:?}");
     }
+    assert!(logs.contains("unsupported content type"), "{logs}");
+    for junk in ["x", "y"] {
+        assert!(
+            !logs.contains(&junk.repeat(129)),
+            "a log line holds more than 128 bytes of a request's {junk}s"
+        );
+    }
+    assert!(
+        !logs.contains(forged_trace),
+        "an unsigned request's trace was continued"
+    );
 
     // Both traces were exported over OTLP (ingress and resolver spans share the trace ids).
     telemetry.flush();
@@ -195,5 +234,15 @@ async fn trace_context_flows_end_to_end_and_secrets_never_reach_the_logs() {
     for trace in [pre_trace, post_trace] {
         let raw = hex::decode(trace).unwrap();
         assert!(contains_bytes(&bodies, &raw), "trace {trace} not exported");
+    }
+    assert!(
+        !contains_bytes(&bodies, &hex::decode(forged_trace).unwrap()),
+        "an unsigned request's trace was exported"
+    );
+    for junk in [b'x', b'y'] {
+        assert!(
+            !contains_bytes(&bodies, &[junk; 129]),
+            "a span holds more than 128 bytes of a request's value"
+        );
     }
 }
