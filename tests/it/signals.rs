@@ -352,3 +352,55 @@ async fn sigint_stops_the_ingress_cleanly_and_a_bad_configuration_exits_64() {
     ingress.signal("-INT");
     assert_eq!(ingress.wait(Duration::from_secs(30)), Some(0));
 }
+
+/// A password written into `NATS_URL` would be logged at start and shown by `--help`: both
+/// binaries refuse it (exit 64, pointing at `NATS_USER`/`NATS_PASSWORD`) and never print it.
+#[test]
+fn a_password_in_nats_url_is_refused_and_never_printed() {
+    const PASSWORD: &str = "s3cret-in-the-url";
+    let url = format!("nats://frontline:{PASSWORD}@127.0.0.1:4222");
+    for name in ["ingress", "resolver"] {
+        let run = |args: &[&str]| {
+            let mut child = Command::new(binary(name))
+                .args(args)
+                .env_clear()
+                .env("NATS_URL", &url)
+                .env("PUBLIC_URL", twilio::PUBLIC_URL)
+                .env("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN)
+                .env("INGRESS_LISTEN", "127.0.0.1:0")
+                .env("INGRESS_ADMIN_LISTEN", "127.0.0.1:0")
+                .env("RESOLVER_ADMIN_LISTEN", "127.0.0.1:0")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the binary runs");
+            // A binary that accepted the URL would run on: bounded, then killed and failed.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().expect("wait").is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.wait_with_output().expect("the output")
+        };
+        let started = run(&[]);
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&started.stdout),
+            String::from_utf8_lossy(&started.stderr)
+        );
+        assert_eq!(started.status.code(), Some(64), "{name}: {printed}");
+        assert!(printed.contains("NATS_PASSWORD"), "{name}: {printed}");
+        let help = run(&["--help"]);
+        let help = String::from_utf8_lossy(&help.stdout).into_owned();
+        assert!(help.contains("NATS_URL"), "{name} --help: {help}");
+        for output in [&printed, &help] {
+            assert!(
+                !output.contains(PASSWORD),
+                "{name} printed the password: {output}"
+            );
+        }
+    }
+}
