@@ -93,6 +93,8 @@ pub async fn run(
         ));
     }
     let metrics = ResolverMetrics::new()?;
+    twilio::check_api_base(&config.twilio_api_base)
+        .map_err(|err| RunError::Config(err.to_string()))?;
     let tls = twilio::tls_config(config.twilio_ca_file.as_deref())
         .map_err(|err| RunError::Config(err.to_string()))?;
     let credentials = config.twilio_credentials();

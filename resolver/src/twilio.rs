@@ -41,6 +41,45 @@ pub enum TwilioError {
     Permanent(String),
 }
 
+/// The largest answer read from the REST API.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Why `TWILIO_API_BASE` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "TWILIO_API_BASE {0:?} must be https:// (http:// only to a loopback address, for tests): the account's credentials travel with every call"
+)]
+pub struct InsecureApiBase(pub String);
+
+/// Checks that `base` keeps the credentials encrypted: `https://`, or `http://` to a loopback
+/// host (`localhost`, `127.0.0.0/8`, `[::1]`).
+///
+/// # Errors
+/// [`InsecureApiBase`] for anything else.
+pub fn check_api_base(base: &str) -> Result<(), InsecureApiBase> {
+    let refused = || InsecureApiBase(base.to_owned());
+    let (scheme, rest) = base.split_once("://").ok_or_else(refused)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err(refused());
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" => {
+            let host = match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(""),
+                None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+            };
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback { Ok(()) } else { Err(refused()) }
+        }
+        _ => Err(refused()),
+    }
+}
+
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -246,12 +285,19 @@ impl TwilioClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = response
-                .into_body()
+            // Twilio's answers are a few KiB: a larger one is read no further.
+            let body = match http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
-                .map_err(|err| retry(format!("reading: {err}")))?
-                .to_bytes();
+            {
+                Ok(body) => body.to_bytes(),
+                Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+                    return Err(TwilioError::Permanent(format!(
+                        "{status}: an answer over {MAX_ANSWER_BYTES} bytes"
+                    )));
+                }
+                Err(err) => return Err(retry(format!("reading: {err}"))),
+            };
             Ok::<_, TwilioError>((status, retry_after, body))
         };
         let outcome = tokio::time::timeout(self.timeout, exchange).await;
@@ -347,6 +393,32 @@ mod tests {
             classify(StatusCode::UNAUTHORIZED, None, Bytes::new()),
             Err(TwilioError::Permanent(_))
         ));
+    }
+
+    #[test]
+    fn the_api_base_keeps_credentials_encrypted() {
+        for good in [
+            "https://conversations.twilio.com",
+            "https://proxy.internal:8443/twilio",
+            "http://127.0.0.1:9999",
+            "http://127.5.0.1",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(check_api_base(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://conversations.twilio.com",
+            "http://10.0.0.5:8080",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example",
+            "ftp://x",
+            "conversations.twilio.com",
+            "https://user:pw@x.example",
+            "http://",
+        ] {
+            assert!(check_api_base(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -443,3 +443,37 @@ async fn the_rest_client_speaks_tls_and_trusts_only_its_roots() {
     .await;
     assert!(fake.base_url().starts_with("https://"));
 }
+
+#[tokio::test]
+async fn an_oversized_answer_is_not_read_and_dead_letters_the_update() {
+    let world = world().await;
+    let resolver = world.resolver().await;
+    world.fake.add_participant(CONVERSATION, "MB19", "{}");
+    world.fake.fail_next(1, Failure::Oversized(4 * 1024 * 1024));
+    world.participant_added("MB19", BOBBY).await;
+    wait_outcome(&resolver, "dead_lettered", 1.0).await;
+    let dead = stored(&world.nats.url(), subject::DLQ_STREAM).await;
+    let reason = dead[0].header(headers::DLQ_REASON).unwrap();
+    assert!(reason.contains("over 1048576 bytes"), "{reason}");
+}
+
+#[tokio::test]
+async fn credentials_never_travel_in_cleartext_to_a_remote_api() {
+    let nats = NatsServer::start();
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    let mut config = resolver_config_with_twilio(&nats.url(), &fake);
+    config.twilio_api_base = "http://conversations.twilio.com".into();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = tokio::time::timeout(
+        WAIT,
+        frontline_resolver::run(admin, config, std::future::pending()),
+    )
+    .await
+    .expect("refused at once");
+    match refused {
+        Err(frontline_resolver::RunError::Config(message)) => {
+            assert!(message.contains("TWILIO_API_BASE"), "{message}")
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}

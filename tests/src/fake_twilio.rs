@@ -39,6 +39,8 @@ pub enum Failure {
     Status(u16, Option<u64>),
     /// Hold the request this long before answering normally.
     Hold(Duration),
+    /// Answer 200 with a body of this many bytes (a JSON string).
+    Oversized(usize),
 }
 
 #[derive(Debug, Default)]
@@ -271,6 +273,9 @@ async fn answer(
             return response;
         }
         Some(Failure::Hold(duration)) => tokio::time::sleep(duration).await,
+        Some(Failure::Oversized(bytes)) => {
+            return json(200, serde_json::Value::String("a".repeat(bytes)));
+        }
         None => {}
     }
     if method != Method::GET && method != Method::POST {
