@@ -5,7 +5,9 @@
 #
 # Settings (environment): NATS_URL, PUBLIC_URL (default http://localhost:8080),
 # TWILIO_AUTH_TOKEN (default: a local development token), CUSTOMER_DIRECTORY, and every other
-# variable of the README's configuration table.
+# variable of the README's configuration table. The ingress listens on loopback only; to expose
+# it (a tunnel, another machine), set INGRESS_LISTEN=0.0.0.0:8080 and your own TWILIO_AUTH_TOKEN:
+# the development token is published in this repository, so anyone could sign with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/common.sh
@@ -14,7 +16,18 @@ export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export PUBLIC_URL="${PUBLIC_URL:-http://localhost:8080}"
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-local-dev-token}"
 export CUSTOMER_DIRECTORY="${CUSTOMER_DIRECTORY:-file:deploy/customers.example.json}"
-export INGRESS_LISTEN="${INGRESS_LISTEN:-0.0.0.0:8080}"
+export INGRESS_LISTEN="${INGRESS_LISTEN:-127.0.0.1:8080}"
+case "$INGRESS_LISTEN" in
+    127.*|localhost:*|"[::1]:"*) ;;
+    *)
+        if [ "$TWILIO_AUTH_TOKEN" = "local-dev-token" ]; then
+            echo "error: INGRESS_LISTEN=$INGRESS_LISTEN exposes the ingress beyond this machine, but" >&2
+            echo "       TWILIO_AUTH_TOKEN is the development token published in this repository." >&2
+            echo "       Set TWILIO_AUTH_TOKEN to your account's auth token (or listen on 127.0.0.1)." >&2
+            exit 1
+        fi
+        ;;
+esac
 export INGRESS_ADMIN_LISTEN="${INGRESS_ADMIN_LISTEN:-127.0.0.1:9090}"
 export RESOLVER_ADMIN_LISTEN="${RESOLVER_ADMIN_LISTEN:-127.0.0.1:9091}"
 export RUST_LOG="${RUST_LOG:-info}"

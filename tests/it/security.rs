@@ -354,3 +354,24 @@ async fn poisoned_headers_do_not_follow_a_dead_letter() {
     let info = participant_consumer_info(&nats.url()).await;
     assert_eq!(info.num_ack_pending, 0, "{info:?}");
 }
+
+/// `deploy/local.sh` listens on loopback by default, and refuses to expose the ingress with the
+/// development token that this repository publishes.
+#[test]
+fn local_sh_never_exposes_the_published_token() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local.sh");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        text.contains(r#"INGRESS_LISTEN="${INGRESS_LISTEN:-127.0.0.1:8080}""#),
+        "the default listener is not loopback"
+    );
+    let refused = std::process::Command::new("bash")
+        .arg(&script)
+        .env("INGRESS_LISTEN", "0.0.0.0:8080")
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("development token"), "{said}");
+}
