@@ -53,9 +53,17 @@ impl Directory {
         let mut by_address = HashMap::new();
         for customer in &customers {
             for channel in &customer.channels {
-                by_address
+                let kept = by_address
                     .entry(channel.value.clone())
                     .or_insert_with(|| customer.clone());
+                if kept.customer_id != customer.customer_id {
+                    tracing::warn!(
+                        address = %frontline_runtime::telemetry::cut(&channel.value),
+                        kept = %frontline_runtime::telemetry::cut(&kept.customer_id),
+                        ignored = %frontline_runtime::telemetry::cut(&customer.customer_id),
+                        "two customers share an address; the first one wins"
+                    );
+                }
             }
         }
         for customer in &customers {

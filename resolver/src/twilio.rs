@@ -68,7 +68,9 @@ pub fn check_api_base(base: &str) -> Result<(), InsecureApiBase> {
         "http" => {
             let host = match authority.strip_prefix('[') {
                 Some(v6) => v6.split(']').next().unwrap_or(""),
-                None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+                None => authority
+                    .rsplit_once(':')
+                    .map_or(authority, |(host, _)| host),
             };
             let loopback = host.eq_ignore_ascii_case("localhost")
                 || host

@@ -109,7 +109,7 @@ pub async fn load_and_watch(
             apply(&mut records, &key, kv::Operation::Put, &value);
         }
     }
-    handle.replace(Directory::new(records.values().cloned()));
+    handle.replace(directory_of(&records));
     tracing::info!(bucket = %store.name, customers = records.len(), "customer directory loaded from NATS KV");
     Ok(async move {
         while let Some(entry) = watch.next().await {
@@ -126,7 +126,7 @@ pub async fn load_and_watch(
                 }
                 next = watch.next().now_or_never().flatten();
             }
-            handle.replace(Directory::new(records.values().cloned()));
+            handle.replace(directory_of(&records));
             tracing::info!(
                 changes = changed,
                 customers = records.len(),
@@ -135,6 +135,22 @@ pub async fn load_and_watch(
         }
         tracing::warn!("directory watch ended");
     })
+}
+
+/// The directory of the bucket's records, in a fixed order whatever the map's: by `customer_id`
+/// (numerically when both are numbers), so when two customers share an address the smallest
+/// `customer_id` wins, on every replica and after every restart.
+fn directory_of(records: &HashMap<String, Customer>) -> Directory {
+    let mut customers: Vec<&Customer> = records.values().collect();
+    customers.sort_by(|a, b| customer_order(&a.customer_id, &b.customer_id));
+    Directory::new(customers.into_iter().cloned())
+}
+
+fn customer_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u128>(), b.parse::<u128>()) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        _ => a.cmp(b),
+    }
 }
 
 fn apply(
@@ -170,6 +186,7 @@ fn valid_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::CustomerDirectory;
 
     #[test]
     fn keys_are_validated() {
@@ -178,6 +195,26 @@ mod tests {
         }
         for bad in ["", "a b", "a*", "a>", ".a", "a.", "ñ"] {
             assert!(!valid_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_shared_address_goes_to_the_smallest_customer_id_whatever_the_order() {
+        let record = |id: &str| -> Customer {
+            serde_json::from_value(serde_json::json!({
+                "customer_id": id, "display_name": format!("C{id}"),
+                "channels": [{"type": "sms", "value": "+1555"}]
+            }))
+            .unwrap()
+        };
+        // A fresh map each time: its iteration order differs from one to the next.
+        for _ in 0..50 {
+            let records: HashMap<String, Customer> = ["9", "10", "100", "abc"]
+                .into_iter()
+                .map(|id| (id.to_owned(), record(id)))
+                .collect();
+            let winner = directory_of(&records).customer("+1555").unwrap();
+            assert_eq!(winner.customer_id, "9");
         }
     }
 
