@@ -375,3 +375,131 @@ fn local_sh_never_exposes_the_published_token() {
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("development token"), "{said}");
 }
+
+/// `deploy/nats/accounts.conf` as shipped, with the passwords its environment variables would
+/// give, and a `test` user (the default for unauthenticated connections) for the test's own reads.
+fn shipped_accounts() -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats/accounts.conf");
+    let shipped = std::fs::read_to_string(path).unwrap();
+    let config = shipped
+        .replace("$FRONTLINE_INGRESS_NATS_PASSWORD", "\"ingress-pw\"")
+        .replace("$FRONTLINE_RESOLVER_NATS_PASSWORD", "\"resolver-pw\"")
+        .replacen(
+            "users: [",
+            "users: [\n      { user: test, password: test }",
+            1,
+        );
+    format!("no_auth_user: test\n{config}")
+}
+
+fn login(args: &mut frontline_runtime::nats::NatsArgs, user: &str) {
+    args.user = Some(user.to_owned());
+    args.password = Some(frontline_runtime::secret::Secret::new(format!("{user}-pw")));
+}
+
+/// Every path of the pipeline works with each binary logged in as its shipped user, and what
+/// those users must not do is refused by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_nats_permissions_allow_every_path_and_nothing_more() {
+    use frontline_tests::fake_twilio::{Failure, FakeTwilio};
+    use frontline_tests::stack::{example_directory, resolver_config_with_twilio};
+
+    let nats = NatsServer::start_with_config(&shipped_accounts());
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    let ingress = ready_ingress(&nats.url(), |config| login(&mut config.nats, "ingress")).await;
+    let js = jetstream::new(connect(&nats.url()).await);
+    frontline_resolver::directory::kv::import(&js, "customers", &example_directory())
+        .await
+        .unwrap();
+    let mut config = resolver_config_with_twilio(&nats.url(), &fake);
+    login(&mut config.nats, "resolver");
+    config.customer_directory = "nats-kv:customers".parse().unwrap();
+    let resolver = spawn_resolver(config).await;
+    resolver.wait_ready().await;
+
+    // Pre-events: answered from the KV directory; the answer cached by the ingress.
+    let answer = ingress
+        .client
+        .post_with(
+            &twilio::conversation_add("+14155550101"),
+            &[("I-Twilio-Idempotency-Token", "perm-1")],
+        )
+        .await;
+    assert_eq!(answer.json()["friendly_name"], "Bobby Shaftoe");
+    eventually(WAIT, "an answer in the cache", || async {
+        let mut stream = js.get_stream("KV_frontline-pre-answers").await.ok()?;
+        (stream.info().await.ok()?.state.messages > 0).then_some(())
+    })
+    .await;
+    // Post-events: stored, consumed, acknowledged; a permanent failure dead-lettered.
+    fake.add_participant(CONVERSATION, "MB01", "{}");
+    fake.add_participant(CONVERSATION, "MB02", "{}");
+    let added = |participant| twilio::participant_added(CONVERSATION, participant, "+14155550101");
+    assert_eq!(ingress.client.post(&added("MB01")).await.status, 200);
+    eventually(WAIT, "the participant enriched", || async {
+        fake.attributes(CONVERSATION, "MB01")
+            .filter(|attributes| attributes.contains("1001"))
+    })
+    .await;
+    fake.fail_next(1, Failure::Status(400, None));
+    assert_eq!(ingress.client.post(&added("MB02")).await.status, 200);
+    eventually(WAIT, "a dead letter", || async {
+        let mut stream = js.get_stream(subject::DLQ_STREAM).await.ok()?;
+        (stream.info().await.ok()?.state.messages == 1).then_some(())
+    })
+    .await;
+    let events_before = stored(&nats.url(), subject::DEFAULT_STREAM).await.len();
+
+    // The resolver's user cannot write events, purge or delete the stream.
+    let url = nats.url();
+    let as_user = |user: &'static str| {
+        let url = url.clone();
+        async move {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), format!("{user}-pw"))
+                .connect(url)
+                .await
+                .unwrap()
+        }
+    };
+    let rogue_resolver = as_user("resolver").await;
+    rogue_resolver
+        .publish("frontline.post.onMessageAdded.CH1", "forged".into())
+        .await
+        .unwrap();
+    for api in [
+        "$JS.API.STREAM.PURGE.FRONTLINE_EVENTS",
+        "$JS.API.STREAM.DELETE.FRONTLINE_EVENTS",
+    ] {
+        let refused = tokio::time::timeout(
+            Duration::from_secs(2),
+            rogue_resolver.request(api, "".into()),
+        )
+        .await;
+        assert!(!matches!(refused, Ok(Ok(_))), "{api} was answered");
+    }
+    rogue_resolver.flush().await.unwrap();
+    // The ingress's user cannot listen in on pre-events (it would see every webhook).
+    let rogue_ingress = as_user("ingress").await;
+    let mut listening = rogue_ingress.subscribe("frontline.pre.>").await.unwrap();
+    rogue_ingress.flush().await.unwrap();
+    let answer = ingress
+        .client
+        .post(&twilio::conversation_add("+14155550101"))
+        .await;
+    assert_eq!(answer.json()["friendly_name"], "Bobby Shaftoe");
+    let overheard = tokio::time::timeout(
+        Duration::from_millis(500),
+        futures::StreamExt::next(&mut listening),
+    )
+    .await;
+    assert!(
+        !matches!(overheard, Ok(Some(_))),
+        "the ingress's user received a pre-event"
+    );
+    assert_eq!(
+        stored(&nats.url(), subject::DEFAULT_STREAM).await.len(),
+        events_before,
+        "the stream was written to, purged or deleted"
+    );
+}
