@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use frontline_shared::subject;
 use frontline_tests::nats::NatsCluster;
-use frontline_tests::stack::{connect, ingress_config, spawn_ingress, stored};
+use frontline_tests::stack::{ingress_config, spawn_ingress, stored_from};
 use frontline_tests::{eventually, twilio};
 
 const CONVERSATION: &str = "CH00000000000000000000000000000999";
@@ -15,7 +15,9 @@ const CONVERSATION: &str = "CH00000000000000000000000000000999";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_stream_leader_loses_nothing_acknowledged() {
     let mut cluster = NatsCluster::start();
+    // TLS and logins exactly as the shipped configs have them.
     let mut config = ingress_config(&cluster.urls());
+    config.nats = cluster.nats_args("ingress");
     config.stream_replicas = 3;
     let ingress = spawn_ingress(config).await;
     eventually(Duration::from_secs(45), "the clustered stream", || async {
@@ -27,7 +29,8 @@ async fn killing_the_stream_leader_loses_nothing_acknowledged() {
     })
     .await;
 
-    let js = jetstream::new(connect(&cluster.urls()).await);
+    let client = cluster.client().await;
+    let js = jetstream::new(client.clone());
     // Under load an election can still be settling: wait until the stream names its leader.
     let leader = eventually(Duration::from_secs(30), "a stream leader", || async {
         let mut stream = js.get_stream(subject::DEFAULT_STREAM).await.ok()?;
@@ -85,7 +88,7 @@ async fn killing_the_stream_leader_loses_nothing_acknowledged() {
         acknowledged.len()
     );
 
-    let messages = stored(&cluster.live_url(), subject::DEFAULT_STREAM).await;
+    let messages = stored_from(&client, subject::DEFAULT_STREAM).await;
     let bodies: Vec<&str> = messages
         .iter()
         .filter_map(|m| m.envelope.params.get("Body"))

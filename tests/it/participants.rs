@@ -411,7 +411,7 @@ async fn wrong_credentials_are_a_permanent_error() {
 
 #[tokio::test]
 async fn the_rest_client_speaks_tls_and_trusts_only_its_roots() {
-    use frontline_tests::fake_twilio::TestCa;
+    use frontline_tests::tls::TestCa;
 
     let nats = NatsServer::start();
     let ca = TestCa::new();

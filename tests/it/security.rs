@@ -376,23 +376,6 @@ fn local_sh_never_exposes_the_published_token() {
     assert!(said.contains("development token"), "{said}");
 }
 
-/// `deploy/nats/accounts.conf` as shipped, with the passwords its environment variables would
-/// give, and a `test` user (the default for unauthenticated connections) for the test's own reads.
-fn shipped_accounts() -> String {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats/accounts.conf");
-    let shipped = std::fs::read_to_string(path).unwrap();
-    let config = shipped
-        .replace("$FRONTLINE_INGRESS_NATS_PASSWORD", "\"ingress-pw\"")
-        .replace("$FRONTLINE_RESOLVER_NATS_PASSWORD", "\"resolver-pw\"")
-        .replacen(
-            "users: [",
-            "users: [\n      { user: test, password: test }",
-            1,
-        );
-    format!("no_auth_user: test\n{config}")
-}
-
 fn login(args: &mut frontline_runtime::nats::NatsArgs, user: &str) {
     args.user = Some(user.to_owned());
     args.password = Some(frontline_runtime::secret::Secret::new(format!("{user}-pw")));
@@ -405,7 +388,7 @@ async fn the_shipped_nats_permissions_allow_every_path_and_nothing_more() {
     use frontline_tests::fake_twilio::{Failure, FakeTwilio};
     use frontline_tests::stack::{example_directory, resolver_config_with_twilio};
 
-    let nats = NatsServer::start_with_config(&shipped_accounts());
+    let nats = NatsServer::start_with_config(&frontline_tests::nats::shipped_accounts());
     let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
     let ingress = ready_ingress(&nats.url(), |config| login(&mut config.nats, "ingress")).await;
     let js = jetstream::new(connect(&nats.url()).await);

@@ -59,59 +59,6 @@ pub struct FakeTwilio {
     https: bool,
 }
 
-/// A test certificate authority and the server certificate it signed for `localhost`, made
-/// fresh for each HTTPS fake.
-#[derive(Debug)]
-pub struct TestCa {
-    /// The CA certificate, PEM: what a client is told to trust.
-    pub ca_pem: String,
-    /// The server's TLS configuration (its certificate chain and key).
-    pub server: rustls::ServerConfig,
-}
-
-impl TestCa {
-    /// A new CA and a `localhost` server certificate signed by it.
-    ///
-    /// # Panics
-    /// When rcgen or rustls refuse (they do not for these parameters).
-    pub fn new() -> TestCa {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-        let ca_key = KeyPair::generate().expect("a CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "frontline test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).expect("a CA certificate");
-        let issuer = Issuer::new(ca_params, ca_key);
-        let server_key = KeyPair::generate().expect("a server key");
-        let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("server parameters")
-            .signed_by(&server_key, &issuer)
-            .expect("a server certificate");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![server_cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
-            )
-            .expect("a server TLS configuration");
-        TestCa {
-            ca_pem: ca_cert.pem(),
-            server,
-        }
-    }
-}
-
-impl Default for TestCa {
-    fn default() -> TestCa {
-        TestCa::new()
-    }
-}
-
 impl FakeTwilio {
     /// Starts the fake on a random port, accepting `username:password` Basic auth.
     pub async fn start(username: &str, password: &str) -> FakeTwilio {
@@ -119,8 +66,8 @@ impl FakeTwilio {
     }
 
     /// Starts the fake over HTTPS with a certificate for `localhost` signed by `ca`.
-    pub async fn start_tls(username: &str, password: &str, ca: &TestCa) -> FakeTwilio {
-        FakeTwilio::start_with(username, password, Some(ca.server.clone())).await
+    pub async fn start_tls(username: &str, password: &str, ca: &crate::tls::TestCa) -> FakeTwilio {
+        FakeTwilio::start_with(username, password, Some(ca.server_config())).await
     }
 
     async fn start_with(

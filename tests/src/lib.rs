@@ -8,12 +8,14 @@
 //! - [`stack`]: spawners for the ingress and the resolver.
 //! - [`twilio`]: signing webhooks the way Twilio does, and realistic parameter sets.
 //! - [`http`]: a client that sends webhooks and reads answers.
+//! - [`tls`]: a test certificate authority and a server certificate.
 #![forbid(unsafe_code)]
 
 pub mod fake_twilio;
 pub mod http;
 pub mod nats;
 pub mod stack;
+pub mod tls;
 pub mod twilio;
 
 use std::future::Future;

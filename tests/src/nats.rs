@@ -217,14 +217,33 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// `deploy/nats/accounts.conf` as shipped, with the passwords its environment variables would
+/// give (`ingress-pw`, `resolver-pw`), and a `test` user that unauthenticated connections get
+/// (`no_auth_user`), for the tests' own reads and set-up.
+pub fn shipped_accounts() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats/accounts.conf");
+    let shipped = std::fs::read_to_string(path).expect("the shipped accounts");
+    let config = shipped
+        .replace("$FRONTLINE_INGRESS_NATS_PASSWORD", "\"ingress-pw\"")
+        .replace("$FRONTLINE_RESOLVER_NATS_PASSWORD", "\"resolver-pw\"")
+        .replacen(
+            "users: [",
+            "users: [\n      { user: test, password: test }",
+            1,
+        );
+    format!("no_auth_user: test\n{config}")
+}
+
 /// A 3-node JetStream cluster on loopback, built from the shipped `deploy/nats/n{1,2,3}.conf`
-/// with their ports and store directories replaced by free ports and temporary directories.
+/// and `accounts.conf` with their ports, store directories and certificate paths replaced by
+/// free ports, temporary directories and a test CA's certificates: TLS and logins as shipped.
 #[derive(Debug)]
 pub struct NatsCluster {
     dir: TempDir,
     nodes: Vec<Option<Child>>,
     /// Client ports, by node.
     pub ports: Vec<u16>,
+    ca_file: PathBuf,
 }
 
 impl NatsCluster {
@@ -234,6 +253,9 @@ impl NatsCluster {
     /// When a config cannot be read or a node does not start.
     pub fn start() -> NatsCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let ca_file = crate::tls::TestCa::new().write_to(dir.path());
+        std::fs::write(dir.path().join("accounts.conf"), shipped_accounts()).expect("accounts");
+        let certificates = format!("{}/", dir.path().display());
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let mut nodes = Vec::new();
@@ -251,6 +273,7 @@ impl NatsCluster {
                     &format!("127.0.0.1:{}", routes[j]),
                 );
             }
+            config = config.replace("/etc/nats/tls/", &certificates);
             let store = dir.path().join(format!("n{}", i + 1));
             config = config.replace(
                 &format!("\".data/nats-n{}\"", i + 1),
@@ -273,16 +296,50 @@ impl NatsCluster {
         for port in &ports {
             wait_for_jetstream(*port);
         }
-        NatsCluster { dir, nodes, ports }
+        NatsCluster {
+            dir,
+            nodes,
+            ports,
+            ca_file,
+        }
     }
 
-    /// Every node's URL, comma-separated (the form `NATS_URL` takes).
+    /// Every node's URL, comma-separated (the form `NATS_URL` takes): TLS.
     pub fn urls(&self) -> String {
         self.ports
             .iter()
-            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .map(|p| format!("tls://127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The CA the nodes' certificates are signed by (`NATS_CA_FILE`).
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// Connection settings for the cluster as the shipped user `user` (`ingress`, `resolver`).
+    pub fn nats_args(&self, user: &str) -> frontline_runtime::nats::NatsArgs {
+        let mut args = frontline_runtime::nats::NatsArgs::plain(self.urls());
+        args.ca_file = Some(self.ca_file.clone());
+        args.user = Some(user.to_owned());
+        args.password = Some(frontline_runtime::secret::Secret::new(format!("{user}-pw")));
+        args
+    }
+
+    /// A client for the test's own reads (the `test` user, over TLS).
+    ///
+    /// # Panics
+    /// When no node can be reached within [`crate::WAIT`].
+    pub async fn client(&self) -> async_nats::Client {
+        let urls: Vec<String> = self.urls().split(',').map(str::to_owned).collect();
+        let connecting = async_nats::ConnectOptions::new()
+            .add_root_certificates(self.ca_file.clone())
+            .connect(urls);
+        tokio::time::timeout(crate::WAIT, connecting)
+            .await
+            .expect("connect in time")
+            .expect("connect")
     }
 
     /// Kills node `name` (`n1`, `n2`, `n3`) with SIGKILL.
@@ -296,16 +353,6 @@ impl NatsCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    /// The URL of a node still running.
-    pub fn live_url(&self) -> String {
-        let index = self
-            .nodes
-            .iter()
-            .position(Option::is_some)
-            .expect("a live node");
-        format!("nats://127.0.0.1:{}", self.ports[index])
     }
 
     /// A node's log, for diagnostics.

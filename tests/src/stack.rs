@@ -209,8 +209,12 @@ pub async fn connect(nats_url: &str) -> async_nats::Client {
 
 /// Every message in `stream`, in order.
 pub async fn stored(nats_url: &str, stream: &str) -> Vec<Stored> {
-    let client = connect(nats_url).await;
-    let js = jetstream::new(client);
+    stored_from(&connect(nats_url).await, stream).await
+}
+
+/// Every message in `stream`, in order, read through `client`.
+pub async fn stored_from(client: &async_nats::Client, stream: &str) -> Vec<Stored> {
+    let js = jetstream::new(client.clone());
     let mut handle = js.get_stream(stream).await.expect("the stream exists");
     let state = handle.info().await.expect("stream info").state.clone();
     let mut messages = Vec::new();
