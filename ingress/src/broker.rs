@@ -88,8 +88,8 @@ pub trait Broker: Send + Sync + 'static {
 pub struct StreamSettings {
     /// Stream name (`STREAM_NAME`).
     pub name: String,
-    /// Its one subject filter (`<prefix>.post.>`).
-    pub subject: String,
+    /// Its subjects (`<prefix>.post.>`, `<prefix>.routing.>`).
+    pub subjects: Vec<String>,
     /// Retention by age (`STREAM_MAX_AGE`).
     pub max_age: Duration,
     /// Retention by size (`STREAM_MAX_BYTES`); a full stream refuses new events.
@@ -110,7 +110,7 @@ impl StreamSettings {
     pub fn config(&self) -> stream::Config {
         stream::Config {
             name: self.name.clone(),
-            subjects: vec![self.subject.clone()],
+            subjects: self.subjects.clone(),
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             duplicate_window: self.duplicate_window,

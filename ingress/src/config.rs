@@ -52,6 +52,10 @@ pub struct Config {
     /// How long a pre-event waits for a resolver, in milliseconds (under 5000).
     #[arg(long, env = "PRE_EVENT_TIMEOUT_MS", default_value_t = 3_000)]
     pub pre_event_timeout_ms: u64,
+    /// How long a Frontline callback (CRM, outgoing conversation, templates) waits for a
+    /// resolver, in milliseconds (under Frontline's 6000).
+    #[arg(long, env = "CALLBACK_TIMEOUT_MS", default_value_t = 5_000)]
+    pub callback_timeout_ms: u64,
     /// The answer when no resolver answers in time.
     #[arg(long, env = "PRE_EVENT_FALLBACK", value_enum, default_value_t = Fallback::Accept)]
     pub pre_event_fallback: Fallback,
@@ -136,6 +140,12 @@ impl Config {
             return Err(ConfigError::PreEventTimeout(self.pre_event_timeout_ms));
         }
         Subjects::new(&self.subject_prefix).map_err(ConfigError::Invalid)?;
+        if !(1..6_000).contains(&self.callback_timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "CALLBACK_TIMEOUT_MS must be between 1 and 5999 (Frontline waits 6 s), got {}",
+                self.callback_timeout_ms
+            )));
+        }
         self.nats
             .validate()
             .map_err(|err| ConfigError::Invalid(err.to_string()))?;

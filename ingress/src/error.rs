@@ -14,7 +14,10 @@ pub enum Rejection {
     NotFound,
     /// The route exists but not for this method.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The methods it takes (the `Allow` header).
+        allow: &'static str,
+    },
     /// The body is over `MAX_BODY_BYTES`.
     #[error("body over {limit} bytes")]
     PayloadTooLarge {
@@ -43,7 +46,7 @@ impl Rejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Rejection::NotFound => StatusCode::NOT_FOUND,
-            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::Signature(_) => StatusCode::FORBIDDEN,
@@ -57,10 +60,10 @@ impl Rejection {
         let status = self.status();
         tracing::warn!(status = status.as_u16(), cause = %self, "webhook rejected");
         let mut response = empty(status);
-        if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Rejection::MethodNotAllowed { allow } = self {
             response
                 .headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
         }
         if status == StatusCode::REQUEST_TIMEOUT {
             // The rest of a late body may still be on its way: this connection is done.

@@ -1,6 +1,7 @@
 //! Routing and the answer to each webhook: one `match` on method and path, then verify,
 //! classify, and either ask the resolvers (pre) or store (post). Every request is counted once
-//! with its outcome and timed by path.
+//! with its outcome and timed by path. Frontline's callbacks take the same way in, then
+//! [`crate::callback`]'s paths.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_nats::{HeaderMap, HeaderName};
 use bytes::Bytes;
 use frontline_shared::subject::Subjects;
-use frontline_shared::{EventKind, EventType, PreReply, headers};
+use frontline_shared::{CallbackRoute, EventKind, EventType, PreReply, headers};
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::Semaphore;
@@ -26,6 +27,35 @@ use frontline_runtime::telemetry;
 
 /// The one webhook route.
 pub const WEBHOOK_PATH: &str = "/webhooks/conversations";
+
+/// What a request's path asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The Conversations webhook.
+    Webhook,
+    /// A synchronous Frontline callback (`/callbacks/crm`, ...).
+    Callback(CallbackRoute),
+    /// Frontline's routing callback (`/callbacks/routing`), stored.
+    Routing,
+}
+
+/// The path of the routing callback.
+const ROUTING_PATH: &str = "/callbacks/routing";
+
+impl Route {
+    /// The route of `path`, if any.
+    pub fn of(path: &str) -> Option<Route> {
+        if path == WEBHOOK_PATH {
+            return Some(Route::Webhook);
+        }
+        if path == ROUTING_PATH {
+            return Some(Route::Routing);
+        }
+        path.strip_prefix("/callbacks/")
+            .and_then(CallbackRoute::parse)
+            .map(Route::Callback)
+    }
+}
 
 /// The webhook handler: what every request needs, built once at start and shared.
 #[derive(Debug)]
@@ -46,6 +76,8 @@ pub struct WebhookHandler<B> {
     pub fallback: Fallback,
     /// `MAX_IN_FLIGHT` permits.
     pub in_flight: Arc<Semaphore>,
+    /// `CALLBACK_TIMEOUT_MS`.
+    pub callback_timeout: Duration,
 }
 
 impl<B: Broker> WebhookHandler<B> {
@@ -66,18 +98,23 @@ impl<B: Broker> WebhookHandler<B> {
         let started = Instant::now();
         // The span is entered only once the request is verified (see `webhook`), so that the
         // trace it continues can still be set; the rest runs inside it.
-        let answer = match self.webhook(request, &span).await {
+        let route = Route::of(request.uri().path());
+        let answer = match self.webhook(request, route, &span).await {
             Ok(answer) => answer,
-            Err(rejection) => span.in_scope(|| Answer::rejected(rejection)),
+            Err(rejection) => span.in_scope(|| Answer::rejected(rejection, route)),
         };
         let Answer {
             kind,
             event,
+            callback,
             outcome,
             response,
         } = answer;
         let elapsed = started.elapsed();
-        self.metrics.count(event.map(EventType::as_str), outcome);
+        match callback {
+            Some((route, location)) => self.metrics.count_callback(route, location, outcome),
+            None => self.metrics.count(event.map(EventType::as_str), outcome),
+        }
         if let Some(kind) = kind {
             self.metrics.observe(kind, elapsed.as_secs_f64());
         }
@@ -90,23 +127,38 @@ impl<B: Broker> WebhookHandler<B> {
     }
 
     /// Route, read, verify, classify, dispatch (inside `span`).
-    async fn webhook<T>(&self, request: Request<T>, span: &Span) -> Result<Answer, Rejection>
+    async fn webhook<T>(
+        &self,
+        request: Request<T>,
+        route: Option<Route>,
+        span: &Span,
+    ) -> Result<Answer, Rejection>
     where
         T: hyper::body::Body<Data = Bytes> + Send,
         T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let body_kind = match (&parts.method, parts.uri.path()) {
-            (&Method::POST, WEBHOOK_PATH) => {
-                let content_type = parts
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok());
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let body_kind = match (&parts.method, route) {
+            (_, None) => return Err(Rejection::NotFound),
+            (&Method::POST, Some(Route::Webhook)) => {
                 Some(BodyKind::from_content_type(content_type)?)
             }
-            (&Method::GET, WEBHOOK_PATH) => None,
-            (_, WEBHOOK_PATH) => return Err(Rejection::MethodNotAllowed),
-            _ => return Err(Rejection::NotFound),
+            (&Method::GET, Some(Route::Webhook)) => None,
+            (_, Some(Route::Webhook)) => {
+                return Err(Rejection::MethodNotAllowed { allow: "GET, POST" });
+            }
+            // Frontline's callbacks are form POSTs only.
+            (&Method::POST, Some(_)) => match BodyKind::from_content_type(content_type)? {
+                BodyKind::Form => Some(BodyKind::Form),
+                BodyKind::Json => {
+                    return Err(Rejection::UnsupportedMediaType("application/json".into()));
+                }
+            },
+            (_, Some(_)) => return Err(Rejection::MethodNotAllowed { allow: "POST" }),
         };
         let read = read_body(body, self.max_body_bytes);
         let body = match parts.extensions.get::<ReadDeadline>() {
@@ -130,6 +182,17 @@ impl<B: Broker> WebhookHandler<B> {
         // Only a verified request's trace context is continued: an unsigned client must not
         // decide which trace its span joins, or whether it is sampled for export.
         let traceparent = telemetry::continue_trace(span, header(headers::TRACEPARENT));
+        match route {
+            Some(Route::Callback(route)) => {
+                let answered = self.sync_callback(route, &webhook, &traceparent);
+                return Ok(answered.instrument(span.clone()).await);
+            }
+            Some(Route::Routing) => {
+                let stored = self.routing_callback(&webhook, &traceparent);
+                return Ok(stored.instrument(span.clone()).await);
+            }
+            Some(Route::Webhook) | None => {}
+        }
         let name = webhook
             .event_type()
             .ok_or(Rejection::BadRequest("missing EventType"))?;
@@ -327,13 +390,15 @@ fn pre_response(status: StatusCode, body: Bytes) -> HttpResponse {
 }
 
 /// How a request ended: the path it took (none when refused before), its event (when known),
-/// the outcome it is counted as, and the HTTP answer.
+/// the callback's route and `Location` labels (callbacks only), the outcome it is counted as,
+/// and the HTTP answer.
 #[derive(Debug)]
-struct Answer {
-    kind: Option<PathKind>,
-    event: Option<EventType>,
-    outcome: Outcome,
-    response: HttpResponse,
+pub(crate) struct Answer {
+    pub(crate) kind: Option<PathKind>,
+    pub(crate) event: Option<EventType>,
+    pub(crate) callback: Option<(&'static str, &'static str)>,
+    pub(crate) outcome: Outcome,
+    pub(crate) response: HttpResponse,
 }
 
 impl Answer {
@@ -346,20 +411,27 @@ impl Answer {
         Answer {
             kind: Some(kind),
             event,
+            callback: None,
             outcome,
             response,
         }
     }
 
     /// A request refused before it was classified.
-    fn rejected(rejection: Rejection) -> Answer {
+    fn rejected(rejection: Rejection, route: Option<Route>) -> Answer {
         let outcome = match rejection {
             Rejection::Signature(_) => Outcome::BadSignature,
             _ => Outcome::BadRequest,
         };
+        let callback = match route {
+            Some(Route::Callback(route)) => Some((route.as_str(), crate::callback::OTHER)),
+            Some(Route::Routing) => Some((crate::callback::ROUTING, crate::callback::OTHER)),
+            _ => None,
+        };
         Answer {
             kind: None,
             event: None,
+            callback,
             outcome,
             response: rejection.into_response(),
         }
@@ -381,7 +453,7 @@ where
 
 /// The headers on every message: event type, account, conversation, trace context. Values that
 /// could not stand in a header (control characters) are left out; the envelope has them all.
-fn message_headers(webhook: &Webhook, event_type: &str, traceparent: &str) -> HeaderMap {
+pub(crate) fn message_headers(webhook: &Webhook, event_type: &str, traceparent: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
     map.insert(EVENT_TYPE, event_type);
     if let Some(account) = webhook.account_sid().filter(|v| header_safe(v)) {
@@ -399,28 +471,28 @@ const EVENT_TYPE: HeaderName = HeaderName::from_static(headers::EVENT_TYPE);
 const ACCOUNT_SID: HeaderName = HeaderName::from_static(headers::ACCOUNT_SID);
 const CONVERSATION_SID: HeaderName = HeaderName::from_static(headers::CONVERSATION_SID);
 const TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
-const DEADLINE: HeaderName = HeaderName::from_static(headers::DEADLINE);
-const MSG_ID: HeaderName = HeaderName::from_static(headers::MSG_ID);
+pub(crate) const DEADLINE: HeaderName = HeaderName::from_static(headers::DEADLINE);
+pub(crate) const MSG_ID: HeaderName = HeaderName::from_static(headers::MSG_ID);
 
-fn header_safe(value: &str) -> bool {
+pub(crate) fn header_safe(value: &str) -> bool {
     value.len() <= 256 && value.bytes().all(|b| (0x21..0x7f).contains(&b))
 }
 
-fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 /// Holds `frontline_ingress_in_flight_requests` up while a request talks to NATS.
-struct GaugeGuard<'a>(&'a IngressMetrics);
+pub(crate) struct GaugeGuard<'a>(&'a IngressMetrics);
 
 impl<'a> GaugeGuard<'a> {
-    fn new(metrics: &'a IngressMetrics) -> GaugeGuard<'a> {
+    pub(crate) fn new(metrics: &'a IngressMetrics) -> GaugeGuard<'a> {
         metrics.in_flight.inc();
         GaugeGuard(metrics)
     }

@@ -10,6 +10,7 @@
 //! - `handler`: routing and the answer to each webhook.
 //! - `broker`: the one seam to NATS (a small trait) and its NATS implementation.
 //! - `cache`: the pre-event answer cache for Twilio's retries.
+//! - `callback`: Frontline's callbacks (asked of the resolvers, or stored for routing).
 //! - `error`, `response`: the one error enum and the one place it becomes a status code; the
 //!   shapes of an answer.
 //! - `metrics`: Prometheus metrics on an explicit registry.
@@ -25,6 +26,7 @@ pub mod webhook;
 
 mod broker;
 mod cache;
+mod callback;
 mod error;
 mod handler;
 mod metrics;

@@ -31,10 +31,15 @@ pub enum Outcome {
     Overloaded,
     /// Post-event: JetStream did not confirm it.
     PublishFailed,
+    /// Callback: the resolvers' answer was relayed.
+    Answered,
+    /// Callback: no usable answer from the resolvers (503).
+    Unavailable,
 }
 
 impl Outcome {
-    /// Every outcome, in label-table order.
+    /// Every webhook outcome, in label-table order (callbacks add [`Outcome::Answered`] and
+    /// [`Outcome::Unavailable`], counted apart).
     pub const ALL: [Outcome; 10] = [
         Outcome::Accepted,
         Outcome::Modified,
@@ -61,6 +66,8 @@ impl Outcome {
             Outcome::BadRequest => "bad_request",
             Outcome::Overloaded => "overloaded",
             Outcome::PublishFailed => "publish_failed",
+            Outcome::Answered => "answered",
+            Outcome::Unavailable => "unavailable",
         }
     }
 }
@@ -72,6 +79,8 @@ pub enum PathKind {
     Pre,
     /// Stored in JetStream.
     Post,
+    /// A Frontline callback.
+    Callback,
 }
 
 /// Every ingress metric.
@@ -82,6 +91,8 @@ pub struct IngressMetrics {
     requests: Vec<[IntCounter; Outcome::ALL.len()]>,
     duration_pre: Histogram,
     duration_post: Histogram,
+    duration_callback: Histogram,
+    callbacks: IntCounterVec,
     /// Webhook requests being handled now.
     pub in_flight: IntGauge,
     /// Duration of NATS requests to the resolvers.
@@ -149,6 +160,14 @@ impl IngressMetrics {
             &["result"],
         )?;
         registry.register(Box::new(cache.clone()))?;
+        let callbacks = IntCounterVec::new(
+            Opts::new(
+                "frontline_ingress_callbacks_total",
+                "Frontline callbacks by route, Location and outcome.",
+            ),
+            &["route", "location", "outcome"],
+        )?;
+        registry.register(Box::new(callbacks.clone()))?;
         let stream_bytes = IntGauge::new(
             "frontline_ingress_stream_bytes",
             "Bytes stored in the post-event stream.",
@@ -167,6 +186,8 @@ impl IngressMetrics {
             requests,
             duration_pre: duration.with_label_values(&["pre"]),
             duration_post: duration.with_label_values(&["post"]),
+            duration_callback: duration.with_label_values(&["callback"]),
+            callbacks,
             in_flight,
             nats_request_duration,
             cache_hit: cache.with_label_values(&["hit"]),
@@ -188,6 +209,13 @@ impl IngressMetrics {
         self.requests[row][outcome as usize].inc();
     }
 
+    /// Counts one finished callback (`route` and `location` from fixed tables).
+    pub fn count_callback(&self, route: &str, location: &str, outcome: Outcome) {
+        self.callbacks
+            .with_label_values(&[route, location, outcome.as_str()])
+            .inc();
+    }
+
     /// Counts one answer cache lookup.
     pub fn cache_lookup(&self, hit: bool) {
         if hit {
@@ -202,6 +230,7 @@ impl IngressMetrics {
         match kind {
             PathKind::Pre => self.duration_pre.observe(seconds),
             PathKind::Post => self.duration_post.observe(seconds),
+            PathKind::Callback => self.duration_callback.observe(seconds),
         }
     }
 }

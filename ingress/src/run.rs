@@ -70,6 +70,7 @@ pub async fn run(
         pre_event_timeout: Duration::from_millis(config.pre_event_timeout_ms),
         fallback: config.pre_event_fallback,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+        callback_timeout: Duration::from_millis(config.callback_timeout_ms),
     });
 
     let (admin_stop, admin_stopped) = oneshot::channel::<()>();
@@ -131,7 +132,10 @@ fn spawn_upkeep(
     };
     let settings = StreamSettings {
         name: config.stream_name.clone(),
-        subject: config.subjects().post_wildcard(),
+        subjects: vec![
+            config.subjects().post_wildcard(),
+            config.subjects().routing_wildcard(),
+        ],
         max_age: config.stream_max_age,
         max_bytes: config.stream_max_bytes as i64,
         duplicate_window: config.stream_duplicate_window,

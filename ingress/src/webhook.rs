@@ -193,8 +193,14 @@ impl<'a> Webhook<'a> {
 
     /// The envelope's JSON for NATS, stamped with `received_at`.
     pub fn envelope_json(&self, received_at: &str) -> Vec<u8> {
+        self.envelope_json_as(self.event_type().unwrap_or(""), received_at)
+    }
+
+    /// The envelope's JSON with `event_type` in its `event_type` field (a callback's
+    /// `Location`, which carries no `EventType`).
+    pub fn envelope_json_as(&self, event_type: &str, received_at: &str) -> Vec<u8> {
         EnvelopeRef {
-            event_type: self.event_type().unwrap_or(""),
+            event_type,
             account_sid: self.account_sid(),
             received_at,
             idempotency_token: self.idempotency_token,

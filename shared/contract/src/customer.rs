@@ -60,6 +60,10 @@ pub struct Customer {
     /// Details shown in Frontline.
     #[serde(rename = "details", default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Details>,
+    /// The identity of the Frontline user who owns this customer (routing, and whose customer
+    /// list shows it). Kept in the directory; never sent back in a CRM answer.
+    #[serde(rename = "worker", default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// An address without a `whatsapp:` or `messenger:` channel prefix.

@@ -8,12 +8,14 @@
 //! - [`envelope`]: the JSON payload of every NATS message the ingress sends.
 //! - [`conversation_event`]: [`ConversationEvent`], typed events parsed from an envelope.
 //! - [`reply`]: the resolvers' answer to a pre-event request.
+//! - [`callback`]: Frontline's callback routes and the resolvers' answer to them.
 //! - [`subject`]: subject builders and parsers, the token sanitiser, stream, consumer and queue
 //!   names.
 //! - [`headers`]: NATS header names, and the encoding of the values both sides read.
 //! - [`customer`]: the Frontline customer record of the customer directory.
 #![forbid(unsafe_code)]
 
+pub mod callback;
 pub mod conversation_event;
 pub mod customer;
 pub mod envelope;
@@ -22,6 +24,7 @@ pub mod headers;
 pub mod reply;
 pub mod subject;
 
+pub use callback::{CallbackReply, CallbackRoute};
 pub use conversation_event::ConversationEvent;
 pub use customer::{Channel, Customer};
 pub use envelope::{Envelope, EnvelopeRef, ParamValue, Params};

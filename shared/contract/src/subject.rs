@@ -5,6 +5,7 @@
 //! `<prefix>.dlq.<consumer>.<EventType>`. A token is taken from a webhook parameter only when it
 //! matches `[A-Za-z0-9_-]{1,64}`, so no parameter can add a token or a wildcard.
 
+use crate::callback::CallbackRoute;
 use crate::event_type::EventType;
 
 /// The default first token of every subject (`SUBJECT_PREFIX`).
@@ -17,6 +18,8 @@ pub const DEFAULT_STREAM: &str = "FRONTLINE_EVENTS";
 pub const DLQ_STREAM: &str = "FRONTLINE_DLQ";
 /// The resolvers' shared durable consumer on the post-event stream.
 pub const RESOLVER_CONSUMER: &str = "frontline-resolver";
+/// The resolvers' shared durable consumer of routing callbacks.
+pub const ROUTER_CONSUMER: &str = "frontline-router";
 /// The token standing for a missing or unusable value.
 pub const PLACEHOLDER: &str = "_";
 /// The event-type token of post-events whose type is not in the known table.
@@ -99,6 +102,43 @@ impl Subjects {
     pub fn dlq(&self, consumer: &str, event_type: &str) -> String {
         let event = EventType::parse(event_type).map_or(UNKNOWN, EventType::as_str);
         format!("{}.dlq.{}.{}", self.prefix, token(Some(consumer)), event)
+    }
+
+    /// `<prefix>.callback.<route>.<Location or _>`: a synchronous Frontline callback.
+    pub fn callback(&self, route: CallbackRoute, location: Option<&str>) -> String {
+        format!(
+            "{}.callback.{}.{}",
+            self.prefix,
+            route.as_str(),
+            token(location)
+        )
+    }
+
+    /// Every synchronous callback: what the resolvers subscribe to.
+    pub fn callback_wildcard(&self) -> String {
+        format!("{}.callback.>", self.prefix)
+    }
+
+    /// `<prefix>.routing.<ConversationSid or _>`: a stored routing callback.
+    pub fn routing(&self, conversation_sid: Option<&str>) -> String {
+        format!("{}.routing.{}", self.prefix, token(conversation_sid))
+    }
+
+    /// Every stored routing callback: part of the stream's subjects, the router's filter.
+    pub fn routing_wildcard(&self) -> String {
+        format!("{}.routing.>", self.prefix)
+    }
+
+    /// The route and `Location` token of a subject built by [`Subjects::callback`].
+    pub fn parse_callback<'s>(&self, subject: &'s str) -> Option<(CallbackRoute, &'s str)> {
+        let rest = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".callback.")?;
+        let (route, location) = rest.split_once('.')?;
+        if !is_token(location) {
+            return None;
+        }
+        Some((CallbackRoute::parse(route)?, location))
     }
 
     /// Every pre-event request: what the resolvers subscribe to.
@@ -229,6 +269,33 @@ mod tests {
             (unknown.event_type, unknown.conversation_sid),
             (None, Some("CH1"))
         );
+    }
+
+    #[test]
+    fn callback_subjects_are_built_and_parsed() {
+        let subjects = Subjects::default();
+        let built = subjects.callback(CallbackRoute::OutgoingConversation, Some("GetProxyAddress"));
+        assert_eq!(built, "frontline.callback.outgoing-conversation.GetProxyAddress");
+        assert_eq!(
+            subjects.parse_callback(&built),
+            Some((CallbackRoute::OutgoingConversation, "GetProxyAddress"))
+        );
+        assert_eq!(
+            subjects.callback(CallbackRoute::Crm, Some("a.b")),
+            "frontline.callback.crm._"
+        );
+        assert_eq!(subjects.routing(Some("CH1")), "frontline.routing.CH1");
+        assert_eq!(subjects.routing(Some("CH.>")), "frontline.routing._");
+        assert_eq!(subjects.callback_wildcard(), "frontline.callback.>");
+        assert_eq!(subjects.routing_wildcard(), "frontline.routing.>");
+        for foreign in [
+            "frontline.callback.routing.X",
+            "frontline.callback.crm",
+            "frontline.callback.crm.a.b",
+            "acme.callback.crm.X",
+        ] {
+            assert_eq!(subjects.parse_callback(foreign), None, "{foreign}");
+        }
     }
 
     #[test]
