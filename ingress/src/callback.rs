@@ -85,7 +85,11 @@ impl<B: Broker> WebhookHandler<B> {
     }
 
     /// Stores a routing callback; 200 only after JetStream's PubAck.
-    pub(crate) async fn routing_callback(&self, webhook: &Webhook<'_>, traceparent: &str) -> Answer {
+    pub(crate) async fn routing_callback(
+        &self,
+        webhook: &Webhook<'_>,
+        traceparent: &str,
+    ) -> Answer {
         let answer = |outcome, response| Answer {
             kind: Some(PathKind::Callback),
             event: None,

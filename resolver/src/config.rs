@@ -11,6 +11,8 @@ use frontline_runtime::secret::{Secret, Tokens};
 use frontline_runtime::telemetry::TelemetryArgs;
 use frontline_shared::subject::{self, Subjects};
 
+use crate::callbacks::TemplatesSource;
+use crate::callbacks::answers::ProxyAddresses;
 use crate::twilio::Credentials;
 
 /// Where the customer directory comes from.
@@ -101,6 +103,21 @@ pub struct Config {
     /// Timeout of one Twilio REST request, in milliseconds.
     #[arg(long, env = "TWILIO_TIMEOUT_MS", default_value_t = 10_000)]
     pub twilio_timeout_ms: u64,
+    /// The number to write from per channel type, for Frontline's outgoing conversations, e.g.
+    /// `sms=+18005550100,whatsapp=whatsapp:+18005550100`.
+    #[arg(long, env = "PROXY_ADDRESSES", default_value = "")]
+    pub proxy_addresses: ProxyAddresses,
+    /// Message templates for Frontline: file:PATH (a JSON array of categories).
+    #[arg(
+        long,
+        env = "TEMPLATES",
+        default_value = "file:deploy/templates.example.json"
+    )]
+    pub templates: TemplatesSource,
+    /// The worker a routed conversation gets when its customer has none (unset: such
+    /// conversations are left unrouted).
+    #[arg(long, env = "ROUTING_FALLBACK_WORKER")]
+    pub routing_fallback_worker: Option<String>,
     /// Time to finish the work already received after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
     pub shutdown_grace_secs: u64,

@@ -41,7 +41,9 @@ pub enum DirectoryError {
 #[derive(Debug, Default)]
 pub struct Directory {
     by_address: HashMap<String, Arc<Customer>>,
-    len: usize,
+    by_id: HashMap<String, Arc<Customer>>,
+    /// Every customer, in directory order (the CRM list's order).
+    customers: Arc<[Arc<Customer>]>,
 }
 
 impl Directory {
@@ -74,9 +76,16 @@ impl Directory {
                     .or_insert_with(|| customer.clone());
             }
         }
+        let mut by_id = HashMap::with_capacity(customers.len());
+        for customer in &customers {
+            by_id
+                .entry(customer.customer_id.clone())
+                .or_insert_with(|| customer.clone());
+        }
         Directory {
             by_address,
-            len: customers.len(),
+            by_id,
+            customers: customers.into(),
         }
     }
 
@@ -90,12 +99,12 @@ impl Directory {
 
     /// How many customers.
     pub fn len(&self) -> usize {
-        self.len
+        self.customers.len()
     }
 
     /// No customers at all.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.customers.is_empty()
     }
 }
 
@@ -114,6 +123,12 @@ pub enum Lookup {
 pub trait CustomerDirectory: Send + Sync + std::fmt::Debug {
     /// The customer writing from `address`, if any.
     fn customer(&self, address: &str) -> Option<Arc<Customer>>;
+
+    /// The customer with this `customer_id`, if any.
+    fn by_id(&self, customer_id: &str) -> Option<Arc<Customer>>;
+
+    /// Every customer, in directory order (cheap: shared, not copied).
+    fn all(&self) -> Arc<[Arc<Customer>]>;
 }
 
 impl CustomerDirectory for Directory {
@@ -123,11 +138,27 @@ impl CustomerDirectory for Directory {
             .or_else(|| self.by_address.get(strip_channel_prefix(address)))
             .cloned()
     }
+
+    fn by_id(&self, customer_id: &str) -> Option<Arc<Customer>> {
+        self.by_id.get(customer_id).cloned()
+    }
+
+    fn all(&self) -> Arc<[Arc<Customer>]> {
+        self.customers.clone()
+    }
 }
 
 impl CustomerDirectory for DirectoryHandle {
     fn customer(&self, address: &str) -> Option<Arc<Customer>> {
         self.snapshot().customer(address)
+    }
+
+    fn by_id(&self, customer_id: &str) -> Option<Arc<Customer>> {
+        self.snapshot().by_id(customer_id)
+    }
+
+    fn all(&self) -> Arc<[Arc<Customer>]> {
+        self.snapshot().all()
     }
 }
 

@@ -9,8 +9,13 @@
 //! - [`directory`]: the customer directory, indexed by channel address, from a file or a watched
 //!   NATS KV bucket ([`directory::kv`], with the import command).
 //! - [`pre`]: the pre-event loop; [`pre::rules`] holds the pure decisions.
-//! - [`participants`]: the durable consumer that enriches customer participants (its pure part
-//!   in `participants::enrich`), with retries and dead letters.
+//! - [`callbacks`]: Frontline's CRM, outgoing-conversation and templates callbacks (the pure
+//!   answers in [`callbacks::answers`]).
+//! - [`consumer`]: a durable consumer shared by the replicas, with retries and dead letters,
+//!   running a job on each message:
+//!   - [`participants`]: enriches customer participants (its pure part in
+//!     `participants::enrich`);
+//!   - [`routing`]: adds the customer's worker to a new conversation.
 //! - [`attributes`]: the one rule for adding values to Twilio attributes.
 //! - [`twilio`]: the Twilio Conversations REST client.
 //! - [`metrics`]: Prometheus metrics on an explicit registry.
@@ -18,11 +23,14 @@
 #![forbid(unsafe_code)]
 
 pub mod attributes;
+pub mod callbacks;
 pub mod config;
+pub mod consumer;
 pub mod directory;
 pub mod metrics;
 pub mod participants;
 pub mod pre;
+pub mod routing;
 pub mod twilio;
 
 mod run;

@@ -2,7 +2,7 @@
 //! start; `event_type` takes the known names or `other`.
 
 use frontline_runtime::metrics::{LATENCY_BUCKETS, OTHER_EVENT, register_process_metrics};
-use frontline_shared::EventType;
+use frontline_shared::{CallbackRoute, EventType};
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
@@ -79,6 +79,9 @@ pub struct ResolverMetrics {
     pub consumer_ack_pending: IntGauge,
     /// Pre-event requests dropped for naming a reply subject outside the inbox prefix.
     pub foreign_reply: IntCounter,
+    callbacks: IntCounterVec,
+    /// Routing callbacks by result.
+    pub routing: IntCounterVec,
 }
 
 impl ResolverMetrics {
@@ -146,6 +149,22 @@ impl ResolverMetrics {
             "Pre-event requests dropped for naming a reply subject outside the inbox prefix.",
         )?;
         registry.register(Box::new(foreign_reply.clone()))?;
+        let callbacks = IntCounterVec::new(
+            Opts::new(
+                "frontline_resolver_callbacks_total",
+                "Frontline callbacks answered, by route, Location and status (or expired).",
+            ),
+            &["route", "location", "status"],
+        )?;
+        registry.register(Box::new(callbacks.clone()))?;
+        let routing = IntCounterVec::new(
+            Opts::new(
+                "frontline_resolver_routing_total",
+                "Routing callbacks by result: routed, already_there, unrouted, retried, dead_lettered, error.",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(routing.clone()))?;
         register_process_metrics(&registry)?;
         Ok(ResolverMetrics {
             registry,
@@ -159,7 +178,22 @@ impl ResolverMetrics {
             consumer_pending,
             consumer_ack_pending,
             foreign_reply,
+            callbacks,
+            routing,
         })
+    }
+
+    /// Counts one callback (`location` is kept only when the route knows it).
+    pub fn callback(&self, route: CallbackRoute, location: &str, status: &str) {
+        let location = route
+            .locations()
+            .iter()
+            .find(|known| **known == location)
+            .copied()
+            .unwrap_or(OTHER_EVENT);
+        self.callbacks
+            .with_label_values(&[route.as_str(), location, status])
+            .inc();
     }
 
     /// The registry `/metrics` serves.

@@ -75,19 +75,9 @@ async fn handle(client: &Client, message: Message, context: &Context) {
         metrics,
     } = context;
     let started = Instant::now();
-    let Some(reply_to) = message.reply.clone() else {
-        tracing::warn!(subject = %telemetry::cut(&message.subject), "pre-event without a reply subject; ignored");
+    let Some(reply_to) = reply_subject(&message, reply_prefix, metrics) else {
         return;
     };
-    if !reply_to.starts_with(reply_prefix.as_str()) {
-        tracing::warn!(
-            subject = %telemetry::cut(&message.subject),
-            reply = %telemetry::cut(&reply_to),
-            "pre-event naming a reply subject outside the inbox prefix; dropped"
-        );
-        metrics.foreign_reply.inc();
-        return;
-    }
     if deadline_passed(&message) {
         tracing::warn!(subject = %telemetry::cut(&message.subject), "pre-event past its deadline; skipped");
         let event = event_of(subjects, &message);
@@ -136,7 +126,32 @@ fn event_of(subjects: &Subjects, message: &Message) -> Option<EventType> {
         .and_then(|parsed| parsed.event_type)
 }
 
-fn deadline_passed(message: &Message) -> bool {
+/// The subject to answer `message` on: its reply subject, when it has one under the inbox
+/// prefix. A request naming another is dropped and counted: answering it would publish there
+/// with the resolver's permissions.
+pub(crate) fn reply_subject(
+    message: &Message,
+    reply_prefix: &str,
+    metrics: &ResolverMetrics,
+) -> Option<async_nats::Subject> {
+    let Some(reply_to) = message.reply.clone() else {
+        tracing::warn!(subject = %telemetry::cut(&message.subject), "request without a reply subject; ignored");
+        return None;
+    };
+    if !reply_to.starts_with(reply_prefix) {
+        tracing::warn!(
+            subject = %telemetry::cut(&message.subject),
+            reply = %telemetry::cut(&reply_to),
+            "request naming a reply subject outside the inbox prefix; dropped"
+        );
+        metrics.foreign_reply.inc();
+        return None;
+    }
+    Some(reply_to)
+}
+
+/// Whether the request's `Frontline-Deadline` has passed (the ingress stopped waiting).
+pub(crate) fn deadline_passed(message: &Message) -> bool {
     let deadline = message
         .headers
         .as_ref()

@@ -10,17 +10,21 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream;
 use frontline_runtime::admin::{ReadinessCheck, serve_admin};
-use frontline_shared::subject::QUEUE_GROUP;
+use frontline_shared::EventType;
+use frontline_shared::subject::{QUEUE_GROUP, RESOLVER_CONSUMER, ROUTER_CONSUMER, Subjects};
 use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::callbacks::{self, answers::CallbackSettings};
 use crate::config::Config;
+use crate::consumer::{Consumer, ConsumerSettings};
 use crate::directory::{self, CustomerDirectory, DirectoryError};
 use crate::metrics::ResolverMetrics;
-use crate::participants::{self, ConsumerSettings, ParticipantWorker};
+use crate::participants::ParticipantWorker;
 use crate::pre;
+use crate::routing::Router;
 use crate::twilio::{self, TwilioClient};
 
 /// Why the resolver could not run.
@@ -49,6 +53,7 @@ struct Readiness {
     directory: AtomicBool,
     subscribed: AtomicBool,
     consumer: AtomicBool,
+    router: AtomicBool,
     consumer_required: bool,
 }
 
@@ -60,9 +65,11 @@ impl Readiness {
         } else if !flag(&self.directory) {
             Err("customer directory not loaded".into())
         } else if !flag(&self.subscribed) {
-            Err("not yet subscribed to pre-events".into())
+            Err("not yet subscribed to pre-events and callbacks".into())
         } else if self.consumer_required && !flag(&self.consumer) {
             Err("participant consumer not ready".into())
+        } else if self.consumer_required && !flag(&self.router) {
+            Err("routing consumer not ready".into())
         } else {
             Ok(())
         }
@@ -83,6 +90,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let subjects = config.subjects().map_err(RunError::Config)?;
+    let callback_settings = CallbackSettings {
+        proxy_addresses: config.proxy_addresses.clone(),
+        templates: config.templates.load().map_err(RunError::Config)?,
+    };
     config
         .nats
         .validate()
@@ -124,52 +135,65 @@ pub async fn run(
     };
     set(&readiness.directory);
 
-    let subscriber = pre::subscribe(&client, &subjects).await?;
-    let pre = tokio::spawn(pre::serve(
-        client.clone(),
-        subscriber,
-        pre::Context {
-            subjects: subjects.clone(),
-            reply_prefix: config.nats.reply_prefix(),
-            directory: directory.clone(),
-            metrics: metrics.clone(),
-        },
-    ));
+    let reply_prefix = config.nats.reply_prefix();
+    let pre_requests = pre::subscribe(&client, &subjects).await?;
+    let callback_requests = callbacks::subscribe(&client, &subjects).await?;
+    let serving = vec![
+        tokio::spawn(pre::serve(
+            client.clone(),
+            pre_requests,
+            pre::Context {
+                subjects: subjects.clone(),
+                reply_prefix: reply_prefix.clone(),
+                directory: directory.clone(),
+                metrics: metrics.clone(),
+            },
+        )),
+        tokio::spawn(callbacks::serve(
+            client.clone(),
+            callback_requests,
+            callbacks::Context {
+                subjects: subjects.clone(),
+                reply_prefix,
+                directory: directory.clone(),
+                settings: callback_settings,
+                metrics: metrics.clone(),
+            },
+        )),
+    ];
     let (subscribed_client, subscribed) = (client.clone(), readiness.clone());
     tokio::spawn(async move {
+        // One round trip confirms both subscriptions: the server handles commands in order.
         pre::confirm_subscribed(&subscribed_client).await;
         set(&subscribed.subscribed);
     });
-    tracing::info!(subject = %subjects.pre_wildcard(), queue_group = QUEUE_GROUP, "resolver started");
+    tracing::info!(subjects = %format!("{} {}", subjects.pre_wildcard(), subjects.callback_wildcard()), queue_group = QUEUE_GROUP, "resolver started");
 
-    let consumer = credentials.map(|credentials| {
-        let twilio = TwilioClient::new(
-            &config.twilio_api_base,
-            &credentials,
-            Duration::from_millis(config.twilio_timeout_ms),
-            tls,
-            metrics.twilio_api_requests.clone(),
-        );
-        let worker = participant_worker(&config, twilio, directory, &metrics, &jetstream);
-        let settings = ConsumerSettings {
-            stream: config.stream_name.clone(),
-            ack_wait: config.ack_wait(),
-            concurrency: config.consumer_concurrency,
-            replicas: config.stream_replicas,
-        };
-        let ready = readiness.clone();
-        tokio::spawn(participants::run_consumer(
-            worker,
-            settings,
-            move || set(&ready.consumer),
-            connected.clone(),
-            stop.clone(),
-        ))
-    });
+    let consumers = match credentials {
+        Some(credentials) => {
+            let twilio = TwilioClient::new(
+                &config.twilio_api_base,
+                &credentials,
+                Duration::from_millis(config.twilio_timeout_ms),
+                tls,
+                metrics.twilio_api_requests.clone(),
+            );
+            let running = Running {
+                config: &config,
+                jetstream: &jetstream,
+                subjects: &subjects,
+                readiness: &readiness,
+                connected: &connected,
+                stop: &stop,
+            };
+            running.consumers(twilio, directory, &metrics)
+        }
+        None => Vec::new(),
+    };
 
     (&mut shutdown).await;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    if tokio::time::timeout(grace, drain(&client, consumer, pre))
+    if tokio::time::timeout(grace, drain(&client, consumers, serving))
         .await
         .is_err()
     {
@@ -201,27 +225,83 @@ fn spawn_admin(
     ))
 }
 
-fn participant_worker(
-    config: &Config,
-    twilio: TwilioClient,
-    directory: Arc<dyn CustomerDirectory>,
-    metrics: &ResolverMetrics,
-    jetstream: &jetstream::Context,
-) -> ParticipantWorker {
-    ParticipantWorker {
-        twilio,
-        directory,
-        metrics: metrics.clone(),
-        jetstream: jetstream.clone(),
-        subjects: config.subjects().unwrap_or_default(),
-        max_deliver: config.max_deliver,
+/// What starting the durable consumers needs from `run`.
+struct Running<'a> {
+    config: &'a Config,
+    jetstream: &'a jetstream::Context,
+    subjects: &'a Subjects,
+    readiness: &'a Arc<Readiness>,
+    connected: &'a watch::Receiver<bool>,
+    stop: &'a watch::Receiver<bool>,
+}
+
+impl Running<'_> {
+    /// Starts the participant consumer and the router, each flagging readiness once it exists.
+    fn consumers(
+        &self,
+        twilio: TwilioClient,
+        directory: Arc<dyn CustomerDirectory>,
+        metrics: &ResolverMetrics,
+    ) -> Vec<JoinHandle<()>> {
+        let settings = |name, filter_subject| ConsumerSettings {
+            name,
+            filter_subject,
+            stream: self.config.stream_name.clone(),
+            ack_wait: self.config.ack_wait(),
+            concurrency: self.config.consumer_concurrency,
+            replicas: self.config.stream_replicas,
+            max_deliver: self.config.max_deliver,
+        };
+        let participants = Consumer {
+            job: ParticipantWorker {
+                twilio: twilio.clone(),
+                directory: directory.clone(),
+                metrics: metrics.clone(),
+            },
+            jetstream: self.jetstream.clone(),
+            subjects: self.subjects.clone(),
+            settings: settings(
+                RESOLVER_CONSUMER,
+                self.subjects.post_filter(EventType::ParticipantAdded),
+            ),
+            metrics: Some(metrics.clone()),
+        };
+        let router = Consumer {
+            job: Router {
+                twilio,
+                directory,
+                fallback_worker: self.config.routing_fallback_worker.clone(),
+                metrics: metrics.clone(),
+            },
+            jetstream: self.jetstream.clone(),
+            subjects: self.subjects.clone(),
+            settings: settings(ROUTER_CONSUMER, self.subjects.routing_wildcard()),
+            metrics: None,
+        };
+        let (first, second) = (self.readiness.clone(), self.readiness.clone());
+        vec![
+            tokio::spawn(participants.run(
+                move || set(&first.consumer),
+                self.connected.clone(),
+                self.stop.clone(),
+            )),
+            tokio::spawn(router.run(
+                move || set(&second.router),
+                self.connected.clone(),
+                self.stop.clone(),
+            )),
+        ]
     }
 }
 
 /// After the stop signal: the consumer finishes what it holds, then the connection is drained,
 /// which answers the pre-event requests already received.
-async fn drain(client: &async_nats::Client, consumer: Option<JoinHandle<()>>, pre: JoinHandle<()>) {
-    if let Some(consumer) = consumer {
+async fn drain(
+    client: &async_nats::Client,
+    consumers: Vec<JoinHandle<()>>,
+    serving: Vec<JoinHandle<()>>,
+) {
+    for consumer in consumers {
         let _ = consumer.await;
     }
     if client.connection_state() == State::Connected {
@@ -229,7 +309,9 @@ async fn drain(client: &async_nats::Client, consumer: Option<JoinHandle<()>>, pr
         if let Err(err) = client.drain().await {
             tracing::warn!(cause = %err, "draining NATS failed");
         }
-        let _ = pre.await;
+        for loop_ in serving {
+            let _ = loop_.await;
+        }
     } else {
         // Nothing can be answered without a connection, so there is nothing to drain.
         tracing::warn!("NATS not connected at shutdown; stopping without a drain");

@@ -36,6 +36,9 @@ pub enum TwilioError {
     /// 404: the participant (or conversation) no longer exists.
     #[error("participant not found")]
     Gone,
+    /// 409: what was to be created exists already (a worker who is already a participant).
+    #[error("already there")]
+    Conflict,
     /// Any other 4xx, or an answer that cannot be understood: retrying will not help.
     #[error("permanent failure: {0}")]
     Permanent(String),
@@ -232,6 +235,31 @@ impl TwilioClient {
             .map(drop)
     }
 
+    /// Adds the chat user `identity` (a Frontline worker) to the conversation. A participant who
+    /// is already there is [`TwilioError::Conflict`].
+    ///
+    /// # Errors
+    /// A classified [`TwilioError`].
+    pub async fn add_participant(
+        &self,
+        conversation: &str,
+        identity: &str,
+        traceparent: Option<&str>,
+    ) -> Result<(), TwilioError> {
+        if !is_token(conversation) {
+            return Err(TwilioError::Permanent(
+                "conversation SID is not a SID".into(),
+            ));
+        }
+        let url = format!("{}/v1/Conversations/{conversation}/Participants", self.base);
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Identity", identity)
+            .finish();
+        self.call(Method::POST, &url, Some(form), traceparent)
+            .await
+            .map(drop)
+    }
+
     fn participant_url(
         &self,
         conversation: &str,
@@ -341,6 +369,7 @@ fn classify(
     match status {
         s if s.is_success() => Ok(body),
         StatusCode::NOT_FOUND => Err(TwilioError::Gone),
+        StatusCode::CONFLICT => Err(TwilioError::Conflict),
         StatusCode::TOO_MANY_REQUESTS => Err(TwilioError::Retry {
             reason: "429 Too Many Requests".into(),
             retry_after,

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bad_input;
+mod callbacks;
 mod cluster;
 mod directory_kv;
 mod hostile;

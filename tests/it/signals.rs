@@ -183,6 +183,13 @@ fn resolver_env(
                 frontline_tests::stack::example_directory().display()
             ),
         ),
+        (
+            "TEMPLATES",
+            format!(
+                "file:{}/../deploy/templates.example.json",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        ),
         ("RESOLVER_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
         ("TWILIO_ACCOUNT_SID", twilio::ACCOUNT_SID.to_owned()),
         ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),

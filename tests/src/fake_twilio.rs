@@ -46,6 +46,8 @@ pub enum Failure {
 #[derive(Debug, Default)]
 struct State {
     participants: HashMap<(String, String), String>,
+    /// Chat participants (workers) by conversation, in the order they were added.
+    identities: HashMap<String, Vec<String>>,
     requests: Vec<Recorded>,
     failures: VecDeque<Failure>,
 }
@@ -108,6 +110,15 @@ impl FakeTwilio {
             (conversation.to_owned(), participant.to_owned()),
             attributes.to_owned(),
         );
+    }
+
+    /// The chat participants (identities) added to a conversation, in order.
+    pub fn identities(&self, conversation: &str) -> Vec<String> {
+        self.lock()
+            .identities
+            .get(conversation)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A participant's current attributes.
@@ -248,6 +259,9 @@ async fn answer(
         );
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let ["v1", "Conversations", conversation, "Participants"] = segments.as_slice() {
+        return add_participant(state, conversation, &method, &form);
+    }
     let [
         "v1",
         "Conversations",
@@ -293,6 +307,42 @@ async fn answer(
             "messaging_binding": {"type": "sms", "address": "+14155550101", "proxy_address": "+18005550100"},
             "url": format!("https://conversations.twilio.com{path}"),
         }),
+    )
+}
+
+/// `POST /v1/Conversations/{sid}/Participants` with `Identity`: 201, or 409 when that identity
+/// is already a participant.
+fn add_participant(
+    state: &Mutex<State>,
+    conversation: &str,
+    method: &Method,
+    form: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    if *method != Method::POST {
+        return json(
+            405,
+            serde_json::json!({"code": 20004, "message": "Method not allowed", "status": 405}),
+        );
+    }
+    let Some((_, identity)) = form.iter().find(|(name, _)| name == "Identity") else {
+        return json(
+            400,
+            serde_json::json!({"code": 50100, "message": "Identity is required", "status": 400}),
+        );
+    };
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let identities = state.identities.entry(conversation.to_owned()).or_default();
+    if identities.contains(identity) {
+        return json(
+            409,
+            serde_json::json!({"code": 50433, "message": "Participant already exists", "status": 409}),
+        );
+    }
+    identities.push(identity.clone());
+    json(
+        201,
+        serde_json::json!({"conversation_sid": conversation, "identity": identity,
+                           "sid": format!("MB{:032}", identities.len())}),
     )
 }
 

@@ -95,8 +95,16 @@ pub fn example_directory() -> PathBuf {
 
 /// The resolver configuration the tests start from: the example directory.
 pub fn resolver_config(nats_url: &str) -> frontline_resolver::Config {
-    frontline_resolver::Config::for_test(nats_url, example_directory())
+    let mut config = frontline_resolver::Config::for_test(nats_url, example_directory());
+    config.templates = frontline_resolver::callbacks::TemplatesSource::File(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/templates.example.json"),
+    );
+    config.proxy_addresses = PROXY_ADDRESSES.parse().expect("proxy addresses parse");
+    config
 }
+
+/// The resolvers' `PROXY_ADDRESSES` in the tests.
+pub const PROXY_ADDRESSES: &str = "sms=+18005550100,whatsapp=whatsapp:+18005550100";
 
 /// Starts a resolver with `config`.
 pub async fn spawn_resolver(config: frontline_resolver::Config) -> Resolver {
@@ -367,13 +375,26 @@ pub async fn responder<F>(
 where
     F: Fn(usize) -> Option<Vec<u8>> + Send + Sync + 'static,
 {
+    responder_on(nats_url, "frontline.pre.>", delay, reply).await
+}
+
+/// As [`responder`], for the requests on `subject` (the callbacks' `frontline.callback.>`, say).
+pub async fn responder_on<F>(
+    nats_url: &str,
+    subject: &str,
+    delay: Duration,
+    reply: F,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize>
+where
+    F: Fn(usize) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
     use futures::StreamExt;
     use std::sync::atomic::Ordering;
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = connect(nats_url).await;
     let mut subscriber = client
         .queue_subscribe(
-            "frontline.pre.>",
+            subject.to_owned(),
             frontline_shared::subject::QUEUE_GROUP.to_owned(),
         )
         .await

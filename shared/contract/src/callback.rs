@@ -34,7 +34,9 @@ impl CallbackRoute {
 
     /// The route named exactly `name`.
     pub fn parse(name: &str) -> Option<CallbackRoute> {
-        CallbackRoute::ALL.into_iter().find(|route| route.as_str() == name)
+        CallbackRoute::ALL
+            .into_iter()
+            .find(|route| route.as_str() == name)
     }
 
     /// The `Location`s Frontline sends on this route.

@@ -275,7 +275,10 @@ mod tests {
     fn callback_subjects_are_built_and_parsed() {
         let subjects = Subjects::default();
         let built = subjects.callback(CallbackRoute::OutgoingConversation, Some("GetProxyAddress"));
-        assert_eq!(built, "frontline.callback.outgoing-conversation.GetProxyAddress");
+        assert_eq!(
+            built,
+            "frontline.callback.outgoing-conversation.GetProxyAddress"
+        );
         assert_eq!(
             subjects.parse_callback(&built),
             Some((CallbackRoute::OutgoingConversation, "GetProxyAddress"))
