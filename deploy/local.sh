@@ -111,6 +111,8 @@ cat <<INFO
 
 The pipeline is running.
   Webhook URL (Pre-Event and Post-Event): ${PUBLIC_URL%/}/webhooks/conversations
+  Frontline callbacks: ${PUBLIC_URL%/}/callbacks/crm  /callbacks/outgoing-conversation
+                       ${PUBLIC_URL%/}/callbacks/templates  /callbacks/routing
   Ingress admin:  http://$INGRESS_ADMIN_LISTEN/metrics  /readyz
   Resolver admin: http://$RESOLVER_ADMIN_LISTEN/metrics  /readyz
 
@@ -121,6 +123,13 @@ target/release/twilio-sim --target "http://127.0.0.1:$listen_port" \
     EventType=onConversationAdd AccountSid=AC00000000000000000000000000000001 Source=SMS \
     MessagingBinding.Address=+14155550101 MessagingBinding.ProxyAddress=+18005550100 \
     'Attributes={}'
+cat <<INFO
+
+And a Frontline CRM callback: the customer list of the worker alice@example.com:
+
+INFO
+target/release/twilio-sim --target "http://127.0.0.1:$listen_port" --path /callbacks/crm \
+    Location=GetCustomersList Worker=alice@example.com PageSize=30
 echo
 echo "Ctrl-C stops everything."
 wait -n "${pids[@]}" ${nats_pid:+"$nats_pid"}

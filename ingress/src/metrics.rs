@@ -168,6 +168,21 @@ impl IngressMetrics {
             &["route", "location", "outcome"],
         )?;
         registry.register(Box::new(callbacks.clone()))?;
+        // The series an alert watches exist from the start, at zero.
+        for route in frontline_shared::CallbackRoute::ALL {
+            for location in route.locations() {
+                for outcome in [Outcome::Answered, Outcome::Unavailable] {
+                    callbacks.with_label_values(&[route.as_str(), location, outcome.as_str()]);
+                }
+            }
+        }
+        for outcome in [Outcome::Published, Outcome::PublishFailed] {
+            callbacks.with_label_values(&[
+                crate::callback::ROUTING,
+                crate::callback::OTHER,
+                outcome.as_str(),
+            ]);
+        }
         let stream_bytes = IntGauge::new(
             "frontline_ingress_stream_bytes",
             "Bytes stored in the post-event stream.",

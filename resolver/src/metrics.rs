@@ -165,6 +165,23 @@ impl ResolverMetrics {
             &["result"],
         )?;
         registry.register(Box::new(routing.clone()))?;
+        // Every series exists from the start, at zero, for rates and alerts.
+        for result in [
+            "routed",
+            "already_there",
+            "unrouted",
+            "gone",
+            "retried",
+            "dead_lettered",
+            "error",
+        ] {
+            routing.with_label_values(&[result]);
+        }
+        for route in CallbackRoute::ALL {
+            for location in route.locations() {
+                callbacks.with_label_values(&[route.as_str(), location, "200"]);
+            }
+        }
         register_process_metrics(&registry)?;
         Ok(ResolverMetrics {
             registry,

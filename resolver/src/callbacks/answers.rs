@@ -133,14 +133,10 @@ fn customers_list(params: &Params, directory: &dyn CustomerDirectory) -> Callbac
                 .is_none_or(|q| customer.display_name.to_lowercase().contains(q.as_str()))
     });
     // A page starts after its anchor; an anchor no longer in the list ends the paging.
-    if let Some(anchor) = params.non_empty("Anchor") {
-        if matching
-            .by_ref()
-            .find(|c| c.customer_id == anchor)
-            .is_none()
-        {
-            return list_answer(Vec::new());
-        }
+    if let Some(anchor) = params.non_empty("Anchor")
+        && !matching.by_ref().any(|c| c.customer_id == anchor)
+    {
+        return list_answer(Vec::new());
     }
     let envelope = list_answer(Vec::new())
         .body

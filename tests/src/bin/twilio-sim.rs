@@ -28,6 +28,10 @@ struct Args {
     /// Send the webhook and print the answer instead of printing a curl command.
     #[arg(long)]
     send: bool,
+    /// The path to sign and send to: the webhook, or a Frontline callback such as
+    /// /callbacks/crm.
+    #[arg(long, default_value = WEBHOOK_PATH)]
+    path: String,
     /// Parameters, as Name=value.
     #[arg(required = true)]
     params: Vec<String>,
@@ -45,14 +49,15 @@ async fn main() -> ExitCode {
         params.push((name.to_owned(), value.to_owned()));
     }
     let public = args.public_url.trim_end_matches('/');
-    let signature = sign(&args.token, &format!("{public}{WEBHOOK_PATH}"), &params);
+    let path = args.path.as_str();
+    let signature = sign(&args.token, &format!("{public}{path}"), &params);
     let target = args
         .target
         .as_deref()
         .unwrap_or(public)
         .trim_end_matches('/');
     if !args.send {
-        println!("curl -sS -i -X POST '{target}{WEBHOOK_PATH}' \\");
+        println!("curl -sS -i -X POST '{target}{path}' \\");
         println!("  -H 'X-Twilio-Signature: {signature}' \\");
         let data: Vec<String> = params
             .iter()
@@ -74,7 +79,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(64);
     };
     let answer = WebhookClient::new(addr)
-        .post_form(WEBHOOK_PATH, &params, &[("X-Twilio-Signature", &signature)])
+        .post_form(path, &params, &[("X-Twilio-Signature", &signature)])
         .await;
     println!("{} {}", answer.status, answer.text());
     if answer.status.is_success() {
