@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
             body_kind,
             body,
             signature: Some("AAAA"),
+            signature_settings: None,
             idempotency_token: None,
         };
         let _ = signed.read(raw);

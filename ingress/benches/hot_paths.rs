@@ -52,6 +52,7 @@ fn benches(c: &mut Criterion) {
         body_kind: Some(BodyKind::Form),
         body: body.as_bytes(),
         signature: Some(&signature),
+        signature_settings: None,
         idempotency_token: None,
     };
     c.bench_function("parse_and_verify_15_params", |b| {

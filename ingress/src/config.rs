@@ -8,7 +8,8 @@ use clap::{Parser, ValueEnum};
 use frontline_shared::subject::{self, Subjects};
 
 use crate::cache::CacheSettings;
-use crate::signature::{PublicUrl, SignatureVerifier};
+use crate::signature::{PublicUrl, SharedKeys, SignatureVerifier};
+use crate::token_bucket::TokenBucket;
 use frontline_runtime::nats::NatsArgs;
 use frontline_runtime::secret::Tokens;
 use frontline_runtime::telemetry::TelemetryArgs;
@@ -42,6 +43,14 @@ pub struct Config {
         hide_env_values = true
     )]
     pub auth_tokens: Option<Tokens>,
+    /// A NATS KV bucket of auth tokens per account (key = AccountSid, value = its tokens,
+    /// comma-separated), watched, for platforms with many subaccounts.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN_BUCKET")]
+    pub auth_token_bucket: Option<String>,
+    /// Twilio SharedKey secrets, comma-separated KEYID:SECRET (two during a rotation), checked
+    /// when a request names one in X-Twilio-Webhooks-Signature-Settings.
+    #[arg(long, env = "TWILIO_SHARED_KEYS", hide_env_values = true)]
+    pub shared_keys: Option<SharedKeys>,
     /// Accept unsigned webhooks (local trials only; never in production).
     #[arg(long, env = "INSECURE_SKIP_SIGNATURE", default_value_t = false,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
@@ -118,7 +127,7 @@ pub struct Config {
 pub enum ConfigError {
     /// Neither a signature configuration nor the explicit opt-out.
     #[error(
-        "PUBLIC_URL and TWILIO_AUTH_TOKEN are required (or INSECURE_SKIP_SIGNATURE=true for local trials)"
+        "PUBLIC_URL and TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN_BUCKET, TWILIO_SHARED_KEYS) are required (or INSECURE_SKIP_SIGNATURE=true for local trials)"
     )]
     MissingSignatureConfig,
     /// A timeout at or over Twilio's 5 s budget.
@@ -193,9 +202,27 @@ impl Config {
                 "MAX_IN_FLIGHT, MAX_CONNECTIONS, STREAM_REPLICAS and REQUEST_READ_TIMEOUT_SECS must be at least 1".into(),
             ));
         }
-        match (&self.public_url, &self.auth_tokens) {
-            (Some(url), Some(tokens)) if !tokens.is_empty() => {
-                Ok(Some(SignatureVerifier::new(tokens.clone(), url.clone())))
+        if let Some(bucket) = self
+            .auth_token_bucket
+            .as_ref()
+            .filter(|b| !subject::is_token(b))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "TWILIO_AUTH_TOKEN_BUCKET {bucket:?} is not a valid name"
+            )));
+        }
+        let tokens = self.auth_tokens.clone().unwrap_or_default();
+        let shared_keys = self.shared_keys.clone().unwrap_or_default();
+        let any_secret =
+            !tokens.is_empty() || self.auth_token_bucket.is_some() || !shared_keys.is_empty();
+        match &self.public_url {
+            Some(url) if any_secret => {
+                let mut verifier =
+                    SignatureVerifier::new(tokens, url.clone()).with_shared_keys(shared_keys);
+                if let Some(bucket) = &self.auth_token_bucket {
+                    verifier = verifier.with_bucket(TokenBucket::new(bucket.clone()));
+                }
+                Ok(Some(verifier))
             }
             _ if self.insecure_skip_signature => Ok(None),
             _ => Err(ConfigError::MissingSignatureConfig),

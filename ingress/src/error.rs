@@ -58,7 +58,11 @@ impl Rejection {
     /// Logs the cause and builds the empty-bodied answer.
     pub fn into_response(self) -> HttpResponse {
         let status = self.status();
-        tracing::warn!(status = status.as_u16(), cause = %self, "webhook rejected");
+        let reason = match &self {
+            Rejection::Signature(err) => Some(err.reason()),
+            _ => None,
+        };
+        tracing::warn!(status = status.as_u16(), cause = %self, reason, "webhook rejected");
         let mut response = empty(status);
         if let Rejection::MethodNotAllowed { allow } = self {
             response

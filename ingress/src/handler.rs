@@ -101,7 +101,12 @@ impl<B: Broker> WebhookHandler<B> {
         let route = Route::of(request.uri().path());
         let answer = match self.webhook(request, route, &span).await {
             Ok(answer) => answer,
-            Err(rejection) => span.in_scope(|| Answer::rejected(rejection, route)),
+            Err(rejection) => {
+                if let Rejection::Signature(err) = &rejection {
+                    self.metrics.signature_failure(err.reason());
+                }
+                span.in_scope(|| Answer::rejected(rejection, route))
+            }
         };
         let Answer {
             kind,
@@ -176,6 +181,7 @@ impl<B: Broker> WebhookHandler<B> {
             body_kind,
             body: &body,
             signature: header(headers::HTTP_SIGNATURE),
+            signature_settings: header(headers::HTTP_SIGNATURE_SETTINGS),
             idempotency_token: header(headers::HTTP_IDEMPOTENCY_TOKEN),
         };
         let webhook = self.reader.read(raw)?;

@@ -7,6 +7,7 @@
 //! - [`config`]: the typed configuration, from flags and environment variables.
 //! - [`signature`]: Twilio's `X-Twilio-Signature`, pure, with the SDKs' golden vectors.
 //! - [`webhook`]: turning a raw HTTP request into a verified [`webhook::Webhook`].
+//! - [`token_bucket`]: auth tokens per account from a watched NATS KV bucket.
 //! - `handler`: routing and the answer to each webhook.
 //! - `broker`: the one seam to NATS (a small trait) and its NATS implementation.
 //! - `cache`: the pre-event answer cache for Twilio's retries.
@@ -22,6 +23,7 @@
 
 pub mod config;
 pub mod signature;
+pub mod token_bucket;
 pub mod webhook;
 
 mod broker;

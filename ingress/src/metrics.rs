@@ -99,6 +99,7 @@ pub struct IngressMetrics {
     pub nats_request_duration: Histogram,
     cache_hit: IntCounter,
     cache_miss: IntCounter,
+    signature_failures: Vec<(&'static str, IntCounter)>,
     /// Bytes stored in the post-event stream (read every few seconds).
     pub stream_bytes: IntGauge,
     /// `STREAM_MAX_BYTES`, for the alert at 80 %.
@@ -183,6 +184,18 @@ impl IngressMetrics {
                 outcome.as_str(),
             ]);
         }
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "frontline_ingress_signature_failures_total",
+                "Requests refused for their signature, by reason.",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(failures.clone()))?;
+        let signature_failures = crate::signature::SignatureError::REASONS
+            .iter()
+            .map(|reason| (*reason, failures.with_label_values(&[reason])))
+            .collect();
         let stream_bytes = IntGauge::new(
             "frontline_ingress_stream_bytes",
             "Bytes stored in the post-event stream.",
@@ -195,6 +208,7 @@ impl IngressMetrics {
         registry.register(Box::new(stream_max_bytes.clone()))?;
         register_process_metrics(&registry)?;
         Ok(IngressMetrics {
+            signature_failures,
             stream_bytes,
             stream_max_bytes,
             registry,
@@ -229,6 +243,15 @@ impl IngressMetrics {
         self.callbacks
             .with_label_values(&[route, location, outcome.as_str()])
             .inc();
+    }
+
+    /// Counts one signature refusal by its reason (one of [`SignatureError::REASONS`]).
+    ///
+    /// [`SignatureError::REASONS`]: crate::signature::SignatureError::REASONS
+    pub fn signature_failure(&self, reason: &str) {
+        if let Some((_, counter)) = self.signature_failures.iter().find(|(r, _)| *r == reason) {
+            counter.inc();
+        }
     }
 
     /// Counts one answer cache lookup.

@@ -15,6 +15,7 @@ use crate::broker::{Broker, NatsBroker, StreamSettings};
 use crate::config::{Config, ConfigError};
 use crate::handler::WebhookHandler;
 use crate::metrics::IngressMetrics;
+use crate::token_bucket::TokenBucket;
 use crate::webhook::WebhookReader;
 use frontline_runtime::admin::{ReadinessCheck, serve_admin};
 use frontline_runtime::server::{MAX_HEADER_BYTES, ServeOptions, serve};
@@ -59,11 +60,22 @@ pub async fn run(
     );
     // Background upkeep (stream, answer cache) holds no work in hand: it ends when `stop` does.
     let (stop, stopped) = watch::channel(false);
-    let upkeep = spawn_upkeep(&config, &broker, &metrics, connected, stopped);
+    let mut upkeep = spawn_upkeep(&config, &broker, &metrics, connected, stopped.clone());
+    let bucket = signature.as_ref().and_then(|s| s.bucket()).cloned();
+    if let Some(bucket) = bucket.clone() {
+        let jetstream = async_nats::jetstream::new(client.clone());
+        let mut stopped = stopped.clone();
+        upkeep.push(tokio::spawn(async move {
+            tokio::select! {
+                () = bucket.maintain(jetstream) => {},
+                _ = stopped.wait_for(|stopped| *stopped) => {},
+            }
+        }));
+    }
 
     let app = Arc::new(WebhookHandler {
         broker: broker.clone(),
-        reader: WebhookReader::new(signature),
+        reader: WebhookReader::new(signature.clone()),
         subjects,
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
@@ -74,7 +86,13 @@ pub async fn run(
     });
 
     let (admin_stop, admin_stopped) = oneshot::channel::<()>();
-    let admin = spawn_admin(admin_listener, &metrics, &broker, admin_stopped.map(|_| ()));
+    let admin = spawn_admin(
+        admin_listener,
+        &metrics,
+        &broker,
+        bucket,
+        admin_stopped.map(|_| ()),
+    );
 
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
@@ -169,12 +187,19 @@ fn spawn_admin(
     listener: TcpListener,
     metrics: &IngressMetrics,
     broker: &NatsBroker,
+    bucket: Option<TokenBucket>,
     stopped: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     let broker = broker.clone();
     let ready: ReadinessCheck = Arc::new(move || {
-        let broker = broker.clone();
-        async move { broker.ready().await }.boxed()
+        let (broker, bucket) = (broker.clone(), bucket.clone());
+        async move {
+            if let Some(bucket) = bucket.filter(|b| !b.loaded()) {
+                return Err(format!("token bucket {} not read yet", bucket.name()));
+            }
+            broker.ready().await
+        }
+        .boxed()
     });
     tokio::spawn(serve_admin(
         listener,

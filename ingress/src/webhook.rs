@@ -9,10 +9,12 @@ use frontline_shared::EnvelopeRef;
 use sha2::{Digest, Sha256};
 
 use crate::error::Rejection;
-use crate::signature::SignatureVerifier;
+use crate::signature::{SignatureVerifier, Signed};
 
 /// The parameter Twilio increments on its retries; left out of the de-duplication id.
 const RETRY_COUNT: &str = "RetryCount";
+/// The parameter naming the account, which picks its tokens.
+const ACCOUNT_SID: &str = "AccountSid";
 /// The query parameter of the JSON-body signature variant.
 const BODY_SHA256: &str = "bodySHA256";
 
@@ -56,6 +58,8 @@ pub struct RawRequest<'a> {
     pub body: &'a [u8],
     /// `X-Twilio-Signature`.
     pub signature: Option<&'a str>,
+    /// `X-Twilio-Webhooks-Signature-Settings` (Twilio's SharedKey scheme).
+    pub signature_settings: Option<&'a str>,
     /// `I-Twilio-Idempotency-Token`.
     pub idempotency_token: Option<&'a str>,
 }
@@ -108,7 +112,17 @@ impl WebhookReader {
                     .map(|(k, v)| (k.as_ref(), v.as_ref()))
                     .collect(),
             };
-            verifier.verify(raw.path_and_query, &signed, raw.signature)?;
+            let account_sid = params
+                .iter()
+                .find(|(name, _)| name == ACCOUNT_SID)
+                .map(|(_, value)| value.as_ref());
+            verifier.verify_request(Signed {
+                path_and_query: raw.path_and_query,
+                params: &signed,
+                signature: raw.signature,
+                account_sid,
+                settings: raw.signature_settings,
+            })?;
         }
         Ok(Webhook::new(params, raw.idempotency_token))
     }
@@ -122,11 +136,23 @@ impl WebhookReader {
                 Rejection::UnsupportedMediaType("application/json without bodySHA256".into())
             })?;
         let (_, body_sha256) = params.remove(hash_at);
+        let body = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(raw.body);
         if let Some(verifier) = &self.signature {
-            verifier.verify_json(raw.path_and_query, &body_sha256, raw.body, raw.signature)?;
+            let account_sid = body
+                .as_ref()
+                .ok()
+                .and_then(|body| body.get(ACCOUNT_SID))
+                .and_then(serde_json::Value::as_str);
+            let signed = Signed {
+                path_and_query: raw.path_and_query,
+                params: &[],
+                signature: raw.signature,
+                account_sid,
+                settings: raw.signature_settings,
+            };
+            verifier.verify_json(signed, &body_sha256, raw.body)?;
         }
-        let body: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw.body)
-            .map_err(|_| Rejection::BadRequest("the JSON body is not an object"))?;
+        let body = body.map_err(|_| Rejection::BadRequest("the JSON body is not an object"))?;
         params.extend(body.into_iter().map(|(name, value)| match value {
             serde_json::Value::String(text) => (Cow::Owned(name), Cow::Owned(text)),
             other => (Cow::Owned(name), Cow::Owned(other.to_string())),

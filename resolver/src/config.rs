@@ -171,8 +171,8 @@ impl Config {
                 password: secret.clone(),
             });
         }
-        let token = self.twilio_auth_tokens.as_ref().and_then(Tokens::first)?;
         let sid = self.twilio_account_sid.as_ref()?;
+        let token = self.twilio_auth_tokens.as_ref()?.for_rest(sid)?;
         Some(Credentials {
             username: sid.clone(),
             password: token.clone(),

@@ -14,5 +14,6 @@ mod post_events;
 mod pre_events;
 mod security;
 mod signals;
+mod signing;
 mod trace_context;
 mod trouble;

@@ -257,6 +257,16 @@ fn accepts_any_configured_token() {
     );
 }
 
+fn signed<'a>(pq: &'a str, signature: Option<&'a str>) -> Signed<'a> {
+    Signed {
+        path_and_query: pq,
+        params: &[],
+        signature,
+        account_sid: None,
+        settings: None,
+    }
+}
+
 #[test]
 fn verifies_json_bodies_by_hash() {
     let v = verifier("https://mycompany.com");
@@ -264,20 +274,257 @@ fn verifies_json_bodies_by_hash() {
     let pq = format!("{PQ}&bodySHA256={hash}");
     let body = br#"{"property": "value", "boolean": true}"#;
     let signature = Some("a9nBmqA0ju/hNViExpshrM61xv4=");
-    assert_eq!(v.verify_json(&pq, hash, body, signature), Ok(()));
+    assert_eq!(v.verify_json(signed(&pq, signature), hash, body), Ok(()));
     assert_eq!(
         v.verify_json(
-            &pq,
+            signed(&pq, signature),
             hash,
             br#"{"property": "other", "boolean": true}"#,
-            signature
         ),
         Err(SignatureError::BodyHashMismatch)
     );
     assert_eq!(
-        v.verify_json(&pq, hash, body, Some("WRONG")),
+        v.verify_json(signed(&pq, Some("WRONG")), hash, body),
         Err(SignatureError::Mismatch)
     );
+}
+
+/// HMAC-SHA256 vectors, computed with Twilio's official Node SDK (npm `twilio` 6.3.1):
+/// `require('twilio/lib/webhooks/webhooks').getExpectedTwilioSignature(secret, url, params,
+/// "HMAC_SHA256")`, with `url` = `U` (or its `:443` form, or `U&bodySHA256=...`) and `params` =
+/// `P` (or `{}`), and the results written here as literals.
+const SHARED_SECRET: &str = "shared-key-secret-0001";
+const SHA256_U_P: &str = "VtbGe89Ei7OIfHE+Mn2tynVSkuy6tQI1HI4ivgbbmO8=";
+const SHA256_U_P_TOKEN_12345: &str = "033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s=";
+const SHA256_U_NONE: &str = "DL7uwKYj40/ECO5ARxGesakblmgzF0CC3SVPs1CyVbU=";
+const SHA256_PORT_443_P: &str = "Ok65Fo16ICIG/bVmToRzfVuqwIk6ZllUxdEMeAIjNFU=";
+const SHA256_BODY: &str = "+y3eUcPSkm6ealQbnhfv9ZZdfz41Li9ISyieyGtPD+8=";
+/// The same SDK with `"hmac_sha1"` (any case) and the shared secret.
+const SHA1_U_P_SHARED: &str = "9bsY9T7OrKRIFWG0Mau9xcoKDfA=";
+
+#[test]
+fn signs_the_sdk_s_hmac_sha256_vectors() {
+    assert_eq!(
+        sign_with(Algorithm::Sha256, SHARED_SECRET, U, &P),
+        SHA256_U_P
+    );
+    assert_eq!(
+        sign_with(Algorithm::Sha256, "12345", U, &P),
+        SHA256_U_P_TOKEN_12345
+    );
+    assert_eq!(
+        sign_with(Algorithm::Sha256, SHARED_SECRET, U, &[]),
+        SHA256_U_NONE
+    );
+    assert_eq!(
+        sign_with(
+            Algorithm::Sha256,
+            SHARED_SECRET,
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &P
+        ),
+        SHA256_PORT_443_P
+    );
+    assert_eq!(
+        sign_with(Algorithm::Sha1, SHARED_SECRET, U, &P),
+        SHA1_U_P_SHARED
+    );
+}
+
+fn shared(keys: &str) -> SignatureVerifier {
+    SignatureVerifier::new(Tokens::default(), "https://mycompany.com".parse().unwrap())
+        .with_shared_keys(keys.parse().unwrap())
+}
+
+fn with_settings<'a>(
+    params: &'a [(&'a str, &'a str)],
+    signature: &'a str,
+    settings: Option<&'a str>,
+) -> Signed<'a> {
+    Signed {
+        path_and_query: PQ,
+        params,
+        signature: Some(signature),
+        account_sid: None,
+        settings,
+    }
+}
+
+#[test]
+fn a_shared_key_verifies_with_the_algorithm_it_names() {
+    let v = shared(&format!("ks_old:{SHARED_SECRET},ks_new:another-secret"));
+    let sha256 = "key=ks_old,algorithm=HMAC_SHA256";
+    assert_eq!(
+        v.verify_request(with_settings(&P, SHA256_U_P, Some(sha256))),
+        Ok(())
+    );
+    // Both port forms, as for auth tokens.
+    assert_eq!(
+        v.verify_request(with_settings(&P, SHA256_PORT_443_P, Some(sha256))),
+        Ok(())
+    );
+    // Spaces, case of the algorithm, order of the parts: as Twilio's validator reads them.
+    for header in [
+        " algorithm = hmac_sha256 , key = ks_old ",
+        "key=ks_old,algorithm=HMAC_SHA256,algorithm=HMAC_SHA1",
+        "algorithm=,key=ks_old,algorithm=HMAC_SHA256",
+        "key=ks_old,extra,algorithm=HMAC_SHA256",
+    ] {
+        assert_eq!(
+            v.verify_request(with_settings(&P, SHA256_U_P, Some(header))),
+            Ok(()),
+            "{header}"
+        );
+    }
+    assert_eq!(
+        v.verify_request(with_settings(
+            &P,
+            SHA1_U_P_SHARED,
+            Some("key=ks_old,algorithm=HMAC_SHA1")
+        )),
+        Ok(())
+    );
+    // The other key of a rotation is a different secret: its own signature only.
+    let rotated = sign_with(Algorithm::Sha256, "another-secret", U, &P);
+    assert_eq!(
+        v.verify_request(with_settings(
+            &P,
+            &rotated,
+            Some("key=ks_new,algorithm=HMAC_SHA256")
+        )),
+        Ok(())
+    );
+    assert_eq!(
+        v.verify_request(with_settings(&P, &rotated, Some(sha256))),
+        Err(SignatureError::Mismatch)
+    );
+}
+
+#[test]
+fn unknown_keys_and_algorithms_are_refused_with_their_reason() {
+    let v = shared(&format!("ks_old:{SHARED_SECRET}"));
+    let cases = [
+        (
+            "key=ks_other,algorithm=HMAC_SHA256",
+            SignatureError::UnknownKey,
+        ),
+        (
+            "key=ks_old,algorithm=HMAC_SHA512",
+            SignatureError::UnsupportedAlgorithm,
+        ),
+        (
+            "key=ks_old,algorithm=none",
+            SignatureError::UnsupportedAlgorithm,
+        ),
+        // No key named: the auth tokens, and there are none for any account here.
+        ("algorithm=HMAC_SHA256", SignatureError::UnknownAccount),
+        // `Key` is not `key`: Twilio's validator compares names exactly.
+        (
+            "Key=ks_old,algorithm=HMAC_SHA256",
+            SignatureError::UnknownAccount,
+        ),
+    ];
+    for (header, error) in cases {
+        assert_eq!(
+            v.verify_request(with_settings(&P, SHA256_U_P, Some(header))),
+            Err(error),
+            "{header}"
+        );
+    }
+    let no_keys = shared("");
+    assert_eq!(
+        no_keys.verify_request(with_settings(
+            &P,
+            SHA256_U_P,
+            Some("key=ks_old,algorithm=HMAC_SHA256")
+        )),
+        Err(SignatureError::UnknownKey)
+    );
+}
+
+#[test]
+fn a_shared_key_signs_json_bodies_too() {
+    let v = shared(&format!("ks_old:{SHARED_SECRET}"));
+    let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+    let pq = format!("{PQ}&bodySHA256={hash}");
+    let body = br#"{"property": "value", "boolean": true}"#;
+    let signed = Signed {
+        settings: Some("key=ks_old,algorithm=HMAC_SHA256"),
+        ..signed(&pq, Some(SHA256_BODY))
+    };
+    assert_eq!(v.verify_json(signed, hash, body), Ok(()));
+}
+
+#[test]
+fn bound_tokens_verify_only_their_account() {
+    const PARENT: &str = "AC00000000000000000000000000000001";
+    const SUB: &str = "AC00000000000000000000000000000002";
+    let tokens: Tokens = format!("{SUB}:12345").parse().unwrap();
+    let v = SignatureVerifier::new(tokens, "https://mycompany.com".parse().unwrap());
+    let signature = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+    let for_account = |account: Option<&'static str>| Signed {
+        path_and_query: PQ,
+        params: &P,
+        signature: Some(signature),
+        account_sid: account,
+        settings: None,
+    };
+    assert_eq!(v.verify_request(for_account(Some(SUB))), Ok(()));
+    assert_eq!(
+        v.verify_request(for_account(Some(PARENT))),
+        Err(SignatureError::UnknownAccount)
+    );
+    assert_eq!(
+        v.verify_request(for_account(None)),
+        Err(SignatureError::UnknownAccount)
+    );
+    // With a bare token beside it, another account is checked against the bare one only.
+    let both: Tokens = format!("parent-token,{SUB}:12345").parse().unwrap();
+    let v = SignatureVerifier::new(both, "https://mycompany.com".parse().unwrap());
+    assert_eq!(
+        v.verify_request(for_account(Some(PARENT))),
+        Err(SignatureError::Mismatch)
+    );
+    assert_eq!(v.verify_request(for_account(Some(SUB))), Ok(()));
+}
+
+mod settings_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any header parses without panic, and what it yields is a trimmed, non-empty value
+        /// taken from the header itself.
+        #[test]
+        fn any_header_parses_to_trimmed_values_from_it(header in ".{0,80}") {
+            let settings = SignatureSettings::parse(&header);
+            for value in [settings.key, settings.algorithm].into_iter().flatten() {
+                prop_assert!(!value.is_empty());
+                prop_assert_eq!(value, value.trim());
+                prop_assert!(header.contains(value));
+            }
+        }
+
+        /// The settings Twilio sends read back, whatever the spaces and order around them.
+        #[test]
+        fn written_settings_read_back(
+            key in "[A-Za-z0-9_]{1,20}",
+            algorithm in "(HMAC_SHA1|HMAC_SHA256|hmac_sha256)",
+            key_first in any::<bool>(),
+            pad in " {0,3}",
+        ) {
+            let key_part = format!("{pad}key{pad}={pad}{key}{pad}");
+            let algorithm_part = format!("{pad}algorithm={algorithm}{pad}");
+            let header = if key_first {
+                format!("{key_part},{algorithm_part}")
+            } else {
+                format!("{algorithm_part},{key_part}")
+            };
+            let settings = SignatureSettings::parse(&header);
+            prop_assert_eq!(settings.key, Some(key.as_str()));
+            prop_assert_eq!(settings.algorithm, Some(algorithm.as_str()));
+        }
+    }
 }
 
 #[test]

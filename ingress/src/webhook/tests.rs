@@ -69,6 +69,7 @@ fn verifies_a_signed_form_post() {
         body_kind: Some(BodyKind::Form),
         body: body.as_bytes(),
         signature: Some(&signature),
+        signature_settings: None,
         idempotency_token: None,
     };
     let webhook = reader().read(raw).unwrap();
@@ -98,6 +99,7 @@ fn verifies_a_signed_get() {
         body_kind: None,
         body: b"",
         signature: Some(&signature),
+        signature_settings: None,
         idempotency_token: Some(" tok-1 "),
     };
     let webhook = reader().read(raw).unwrap();
@@ -131,6 +133,7 @@ fn verifies_a_json_body_by_its_hash() {
         body_kind: Some(BodyKind::Json),
         body,
         signature: Some(&signature),
+        signature_settings: None,
         idempotency_token: None,
     };
     let webhook = reader().read(raw).unwrap();
@@ -155,6 +158,7 @@ fn insecure_mode_skips_the_signature_only() {
         body_kind: Some(BodyKind::Form),
         body: body.as_bytes(),
         signature: None,
+        signature_settings: None,
         idempotency_token: None,
     };
     assert_eq!(
@@ -231,6 +235,7 @@ mod properties {
                     body_kind,
                     body: &body,
                     signature: Some("AAAA"),
+                    signature_settings: None,
                     idempotency_token: None,
                 };
                 if let Err(rejection) = reader().read(raw) {
@@ -250,6 +255,7 @@ mod properties {
                 body_kind: Some(BodyKind::Form),
                 body: body.as_bytes(),
                 signature: Some(&signature),
+                signature_settings: None,
                 idempotency_token: None,
             };
             let webhook = reader().read(raw).expect("a correctly signed form verifies");

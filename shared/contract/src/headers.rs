@@ -23,6 +23,8 @@ pub const TWILIO_PREFIX: &str = "Twilio-";
 pub const HTTP_IDEMPOTENCY_TOKEN: &str = "I-Twilio-Idempotency-Token";
 /// The HTTP header carrying Twilio's signature.
 pub const HTTP_SIGNATURE: &str = "X-Twilio-Signature";
+/// The HTTP header naming the shared key and algorithm of Twilio's SharedKey scheme.
+pub const HTTP_SIGNATURE_SETTINGS: &str = "X-Twilio-Webhooks-Signature-Settings";
 
 /// The value of [`DEADLINE`]: Unix epoch milliseconds, in decimal.
 pub fn deadline_value(unix_millis: u64) -> String {

@@ -39,45 +39,66 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// The comma-separated tokens of `TWILIO_AUTH_TOKEN` (several during a rotation).
+/// The comma-separated entries of `TWILIO_AUTH_TOKEN`: bare tokens, which apply to every
+/// account (several during a rotation), and `AC...:token` entries bound to one account (a
+/// subaccount signs its webhooks with its own token).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tokens(Vec<Secret>);
+pub struct Tokens {
+    bare: Vec<Secret>,
+    bound: Vec<(String, Secret)>,
+}
 
 impl Tokens {
-    /// The tokens, in the order configured.
-    pub fn iter(&self) -> impl Iterator<Item = &Secret> {
-        self.0.iter()
+    /// The tokens that apply to every account, in the order configured.
+    pub fn bare(&self) -> impl Iterator<Item = &Secret> {
+        self.bare.iter()
     }
 
-    /// The first token: the one REST calls authenticate with.
-    pub fn first(&self) -> Option<&Secret> {
-        self.0.first()
+    /// The tokens bound to `account_sid`.
+    pub fn bound_to<'a>(&'a self, account_sid: &'a str) -> impl Iterator<Item = &'a Secret> {
+        self.bound
+            .iter()
+            .filter(move |(account, _)| account == account_sid)
+            .map(|(_, token)| token)
+    }
+
+    /// The token REST calls for `account_sid` authenticate with: the one bound to it, else the
+    /// first bare one.
+    pub fn for_rest<'a>(&'a self, account_sid: &'a str) -> Option<&'a Secret> {
+        self.bound_to(account_sid)
+            .next()
+            .or_else(|| self.bare.first())
     }
 
     /// No token configured.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bare.is_empty() && self.bound.is_empty()
     }
+}
+
+/// Whether `value` is an account SID: `AC` and 32 letters or digits.
+pub fn is_account_sid(value: &str) -> bool {
+    value.len() == 34
+        && value.starts_with("AC")
+        && value.bytes().skip(2).all(|b| b.is_ascii_alphanumeric())
 }
 
 impl std::str::FromStr for Tokens {
     type Err = std::convert::Infallible;
 
     fn from_str(value: &str) -> Result<Tokens, Self::Err> {
-        Ok(Tokens(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|token| !token.is_empty())
-                .map(Secret::new)
-                .collect(),
-        ))
-    }
-}
-
-impl FromIterator<Secret> for Tokens {
-    fn from_iter<I: IntoIterator<Item = Secret>>(iter: I) -> Tokens {
-        Tokens(iter.into_iter().collect())
+        let mut tokens = Tokens::default();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.split_once(':') {
+                Some((account, token)) if is_account_sid(account) && !token.is_empty() => {
+                    tokens
+                        .bound
+                        .push((account.to_owned(), Secret::new(token.trim())));
+                }
+                _ => tokens.bare.push(Secret::new(entry)),
+            }
+        }
+        Ok(tokens)
     }
 }
 
@@ -90,11 +111,42 @@ mod tests {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
         let tokens: Tokens = "aaa, bbb,,".parse().unwrap();
-        assert_eq!(format!("{tokens:?}"), "Tokens([[redacted], [redacted]])");
         assert_eq!(
-            tokens.iter().map(Secret::expose).collect::<Vec<_>>(),
+            format!("{tokens:?}"),
+            "Tokens { bare: [[redacted], [redacted]], bound: [] }"
+        );
+        assert_eq!(
+            tokens.bare().map(Secret::expose).collect::<Vec<_>>(),
             ["aaa", "bbb"]
         );
-        assert_eq!(tokens.first().map(Secret::expose), Some("aaa"));
+    }
+
+    #[test]
+    fn entries_bind_tokens_to_accounts() {
+        const SUB: &str = "AC00000000000000000000000000000002";
+        let tokens: Tokens = format!("parent-token, {SUB}:sub-token, ACshort:x")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            tokens.bare().map(Secret::expose).collect::<Vec<_>>(),
+            ["parent-token", "ACshort:x"]
+        );
+        assert_eq!(
+            tokens.bound_to(SUB).map(Secret::expose).collect::<Vec<_>>(),
+            ["sub-token"]
+        );
+        assert_eq!(
+            tokens
+                .bound_to("AC00000000000000000000000000000003")
+                .count(),
+            0
+        );
+        assert_eq!(tokens.for_rest(SUB).map(Secret::expose), Some("sub-token"));
+        assert_eq!(
+            tokens
+                .for_rest("AC00000000000000000000000000000003")
+                .map(Secret::expose),
+            Some("parent-token")
+        );
     }
 }

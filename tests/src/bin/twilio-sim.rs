@@ -4,13 +4,14 @@
 //! ```text
 //! twilio-sim --public-url https://hooks.example.com --token $TWILIO_AUTH_TOKEN \
 //!     EventType=onConversationAdd MessagingBinding.Address=+14155550101
+//! twilio-sim --shared-key ks_1:SECRET --algorithm HMAC_SHA256 EventType=onMessageAdded ...
 //! ```
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use frontline_tests::http::{WEBHOOK_PATH, WebhookClient};
-use frontline_tests::twilio::{Params, sign};
+use frontline_tests::twilio::{Params, sign, sign_sha256};
 
 /// Signs a Twilio Conversations webhook.
 #[derive(Debug, Parser)]
@@ -23,8 +24,19 @@ struct Args {
     #[arg(long)]
     target: Option<String>,
     /// The auth token to sign with.
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TWILIO_AUTH_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
     token: String,
+    /// Sign with a Twilio SharedKey instead of the auth token: KEYID:SECRET.
+    #[arg(long, value_name = "KEYID:SECRET")]
+    shared_key: Option<String>,
+    /// The SharedKey's algorithm: HMAC_SHA256 or HMAC_SHA1.
+    #[arg(long, default_value = "HMAC_SHA256")]
+    algorithm: String,
     /// Send the webhook and print the answer instead of printing a curl command.
     #[arg(long)]
     send: bool,
@@ -50,7 +62,28 @@ async fn main() -> ExitCode {
     }
     let public = args.public_url.trim_end_matches('/');
     let path = args.path.as_str();
-    let signature = sign(&args.token, &format!("{public}{path}"), &params);
+    let url = format!("{public}{path}");
+    let (signature, settings) = match args.shared_key.as_deref().map(|k| k.split_once(':')) {
+        None => (sign(&args.token, &url, &params), None),
+        Some(Some((id, secret))) => {
+            let signature = if args.algorithm.eq_ignore_ascii_case("HMAC_SHA1") {
+                sign(secret, &url, &params)
+            } else if args.algorithm.eq_ignore_ascii_case("HMAC_SHA256") {
+                sign_sha256(secret, &url, &params)
+            } else {
+                eprintln!("--algorithm is HMAC_SHA256 or HMAC_SHA1");
+                return ExitCode::from(64);
+            };
+            (
+                signature,
+                Some(format!("key={id},algorithm={}", args.algorithm)),
+            )
+        }
+        Some(None) => {
+            eprintln!("--shared-key is KEYID:SECRET");
+            return ExitCode::from(64);
+        }
+    };
     let target = args
         .target
         .as_deref()
@@ -59,6 +92,9 @@ async fn main() -> ExitCode {
     if !args.send {
         println!("curl -sS -i -X POST '{target}{path}' \\");
         println!("  -H 'X-Twilio-Signature: {signature}' \\");
+        if let Some(settings) = &settings {
+            println!("  -H 'X-Twilio-Webhooks-Signature-Settings: {settings}' \\");
+        }
         let data: Vec<String> = params
             .iter()
             .map(|(name, value)| {
@@ -78,8 +114,12 @@ async fn main() -> ExitCode {
         eprintln!("--send needs --target http://IP:PORT");
         return ExitCode::from(64);
     };
+    let mut headers = vec![("X-Twilio-Signature", signature.as_str())];
+    if let Some(settings) = &settings {
+        headers.push(("X-Twilio-Webhooks-Signature-Settings", settings.as_str()));
+    }
     let answer = WebhookClient::new(addr)
-        .post_form(path, &params, &[("X-Twilio-Signature", &signature)])
+        .post_form(path, &params, &headers)
         .await;
     println!("{} {}", answer.status, answer.text());
     if answer.status.is_success() {
