@@ -118,6 +118,9 @@ pub struct Config {
     /// conversations are left unrouted).
     #[arg(long, env = "ROUTING_FALLBACK_WORKER")]
     pub routing_fallback_worker: Option<String>,
+    /// The origin Twilio calls (as the ingress's PUBLIC_URL): for twilio-setup and doctor.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Time to finish the work already received after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
     pub shutdown_grace_secs: u64,
@@ -138,6 +141,56 @@ pub enum Command {
     /// Manage the customer directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Show Twilio's Conversations webhook configuration beside what it should be; change it
+    /// with --apply. Prints the Frontline callback URLs too.
+    TwilioSetup {
+        /// A Conversations service (IS...) instead of the global configuration.
+        #[arg(long)]
+        service: Option<String>,
+        /// More events to send, beside onConversationAdd and onParticipantAdded.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+        /// The method Twilio calls with.
+        #[arg(long, default_value = "POST", value_parser = ["POST", "GET", "post", "get"])]
+        method: String,
+        /// Change Twilio's configuration (only what differs).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Check everything the pipeline needs, with a hint for each failure.
+    Doctor {
+        /// One JSON object per check, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Skip the signed test request to PUBLIC_URL.
+        #[arg(long)]
+        skip_public: bool,
+    },
+    /// Dead letters (FRONTLINE_DLQ).
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// Dead-letter commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters: sequence, time, original subject, reason.
+    List {
+        /// At most this many (the oldest first).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Handle dead letters again with the consumer's own code; each one that succeeds is
+    /// deleted from the DLQ, the others stay.
+    Retry {
+        /// Sequences to retry.
+        sequences: Vec<u64>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "sequences")]
+        all: bool,
+    },
+    /// Delete every dead letter.
+    Purge,
 }
 
 /// Customer directory commands.

@@ -42,9 +42,9 @@ pub enum Verdict {
 
 /// The work done on each message of one durable consumer.
 pub trait Job: Clone + Send + Sync + 'static {
-    /// Decides about one delivery; `traceparent` continues the message's trace for the calls it
-    /// makes.
-    fn run(&self, message: &Message, traceparent: &str) -> impl Future<Output = Verdict> + Send;
+    /// Decides about one message's payload (a delivery, or a dead letter retried by hand);
+    /// `traceparent` continues the message's trace for the calls it makes.
+    fn run(&self, payload: &[u8], traceparent: &str) -> impl Future<Output = Verdict> + Send;
 
     /// Counts one finished delivery.
     fn finished(&self, outcome: Outcome, seconds: f64);
@@ -268,7 +268,7 @@ impl<J: Job> Consumer<J> {
     async fn handle_in_span(&self, message: Message, traceparent: String) {
         let started = Instant::now();
         let delivered = message.info().map_or(1, |info| info.delivered);
-        let verdict = self.job.run(&message, &traceparent).await;
+        let verdict = self.job.run(&message.payload, &traceparent).await;
         let verdict = match verdict {
             Verdict::Retry(_, reason) if delivered >= self.settings.max_deliver => {
                 Verdict::DeadLetter(format!("gave up after {delivered} attempts: {reason}"))

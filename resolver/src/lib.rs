@@ -19,6 +19,7 @@
 //! - [`attributes`]: the one rule for adding values to Twilio attributes.
 //! - [`twilio`]: the Twilio Conversations REST client.
 //! - [`metrics`]: Prometheus metrics on an explicit registry.
+//! - [`ops`]: the operations commands (`twilio-setup`, `doctor`, `dlq`).
 //! - `run`: wiring and readiness.
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod config;
 pub mod consumer;
 pub mod directory;
 pub mod metrics;
+pub mod ops;
 pub mod participants;
 pub mod pre;
 pub mod routing;

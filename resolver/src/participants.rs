@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::Message;
 use frontline_shared::conversation_event::Participant;
 use frontline_shared::{ConversationEvent, Envelope, EventType};
 
@@ -32,8 +31,8 @@ pub struct ParticipantWorker {
 }
 
 impl Job for ParticipantWorker {
-    async fn run(&self, message: &Message, traceparent: &str) -> Verdict {
-        match Envelope::from_slice(&message.payload)
+    async fn run(&self, payload: &[u8], traceparent: &str) -> Verdict {
+        match Envelope::from_slice(payload)
             .as_ref()
             .map(ConversationEvent::from_envelope)
         {

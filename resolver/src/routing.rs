@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::Message;
 use frontline_runtime::telemetry;
 use frontline_shared::Envelope;
 
@@ -31,8 +30,8 @@ pub struct Router {
 }
 
 impl Job for Router {
-    async fn run(&self, message: &Message, traceparent: &str) -> Verdict {
-        let envelope = match Envelope::from_slice(&message.payload) {
+    async fn run(&self, payload: &[u8], traceparent: &str) -> Verdict {
+        let envelope = match Envelope::from_slice(payload) {
             Ok(envelope) => envelope,
             Err(err) => return Verdict::DeadLetter(format!("undecodable envelope: {err}")),
         };

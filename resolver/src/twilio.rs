@@ -34,7 +34,7 @@ pub enum TwilioError {
         retry_after: Option<Duration>,
     },
     /// 404: the participant (or conversation) no longer exists.
-    #[error("participant not found")]
+    #[error("404: not found")]
     Gone,
     /// 409: what was to be created exists already (a worker who is already a participant).
     #[error("already there")]
@@ -136,6 +136,26 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsSet
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// A Conversations webhook configuration, as Twilio answers it (snake_case JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct WebhookConfiguration {
+    /// The Pre-Event URL.
+    #[serde(default)]
+    pub pre_webhook_url: Option<String>,
+    /// The Post-Event URL.
+    #[serde(default)]
+    pub post_webhook_url: Option<String>,
+    /// The events sent.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// `POST` or `GET`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// `webhook` or `flex` (the global configuration only).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 /// Credentials for the REST API.
@@ -258,6 +278,66 @@ impl TwilioClient {
         self.call(Method::POST, &url, Some(form), traceparent)
             .await
             .map(drop)
+    }
+
+    /// The Conversations webhook configuration: the account's global one, or a Conversations
+    /// service's (`service` = its `IS...` SID).
+    ///
+    /// # Errors
+    /// A classified [`TwilioError`].
+    pub async fn webhook_configuration(
+        &self,
+        service: Option<&str>,
+    ) -> Result<WebhookConfiguration, TwilioError> {
+        let url = self.configuration_url(service)?;
+        let body = self.call(Method::GET, &url, None, None).await?;
+        serde_json::from_slice(&body)
+            .map_err(|err| TwilioError::Permanent(format!("unreadable configuration: {err}")))
+    }
+
+    /// Sets the webhook configuration's fields (`PreWebhookUrl`, `PostWebhookUrl`, `Filters`
+    /// repeated, `Method`, and `Target` for the global one); returns what Twilio then holds.
+    ///
+    /// # Errors
+    /// A classified [`TwilioError`].
+    pub async fn set_webhook_configuration(
+        &self,
+        service: Option<&str>,
+        wanted: &WebhookConfiguration,
+    ) -> Result<WebhookConfiguration, TwilioError> {
+        let url = self.configuration_url(service)?;
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("PreWebhookUrl", &wanted.pre_webhook_url),
+            ("PostWebhookUrl", &wanted.post_webhook_url),
+            ("Method", &wanted.method),
+            ("Target", &wanted.target),
+        ] {
+            if let Some(value) = value {
+                form.append_pair(name, value);
+            }
+        }
+        for filter in &wanted.filters {
+            form.append_pair("Filters", filter);
+        }
+        let body = self
+            .call(Method::POST, &url, Some(form.finish()), None)
+            .await?;
+        serde_json::from_slice(&body)
+            .map_err(|err| TwilioError::Permanent(format!("unreadable configuration: {err}")))
+    }
+
+    fn configuration_url(&self, service: Option<&str>) -> Result<String, TwilioError> {
+        match service {
+            None => Ok(format!("{}/v1/Configuration/Webhooks", self.base)),
+            Some(sid) if is_token(sid) => Ok(format!(
+                "{}/v1/Services/{sid}/Configuration/Webhooks",
+                self.base
+            )),
+            Some(_) => Err(TwilioError::Permanent(
+                "the service SID is not a SID".into(),
+            )),
+        }
     }
 
     fn participant_url(

@@ -9,6 +9,7 @@ mod directory_kv;
 mod hostile;
 mod idempotency;
 mod observability;
+mod operations;
 mod participants;
 mod post_events;
 mod pre_events;

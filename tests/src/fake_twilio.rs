@@ -48,6 +48,9 @@ struct State {
     participants: HashMap<(String, String), String>,
     /// Chat participants (workers) by conversation, in the order they were added.
     identities: HashMap<String, Vec<String>>,
+    /// Webhook configurations: `None` the global one, else by service SID (only services added
+    /// with [`FakeTwilio::add_service`] exist).
+    configurations: HashMap<Option<String>, serde_json::Value>,
     requests: Vec<Recorded>,
     failures: VecDeque<Failure>,
 }
@@ -110,6 +113,35 @@ impl FakeTwilio {
             (conversation.to_owned(), participant.to_owned()),
             attributes.to_owned(),
         );
+    }
+
+    /// Creates a Conversations service with an empty webhook configuration.
+    pub fn add_service(&self, sid: &str) {
+        self.lock()
+            .configurations
+            .insert(Some(sid.to_owned()), empty_configuration(false));
+    }
+
+    /// Replaces a webhook configuration (`None`: the global one).
+    pub fn set_configuration(&self, service: Option<&str>, configuration: serde_json::Value) {
+        self.lock()
+            .configurations
+            .insert(service.map(str::to_owned), configuration);
+    }
+
+    /// A webhook configuration as it stands (`None`: the global one).
+    pub fn configuration(&self, service: Option<&str>) -> Option<serde_json::Value> {
+        let state = self.lock();
+        match service {
+            None => Some(
+                state
+                    .configurations
+                    .get(&None)
+                    .cloned()
+                    .unwrap_or_else(|| empty_configuration(true)),
+            ),
+            Some(sid) => state.configurations.get(&Some(sid.to_owned())).cloned(),
+        }
     }
 
     /// The chat participants (identities) added to a conversation, in order.
@@ -262,6 +294,15 @@ async fn answer(
     if let ["v1", "Conversations", conversation, "Participants"] = segments.as_slice() {
         return add_participant(state, conversation, &method, &form);
     }
+    match segments.as_slice() {
+        ["v1", "Configuration", "Webhooks"] => {
+            return webhook_configuration(state, None, &method, &form);
+        }
+        ["v1", "Services", service, "Configuration", "Webhooks"] => {
+            return webhook_configuration(state, Some(service), &method, &form);
+        }
+        _ => {}
+    }
     let [
         "v1",
         "Conversations",
@@ -308,6 +349,63 @@ async fn answer(
             "url": format!("https://conversations.twilio.com{path}"),
         }),
     )
+}
+
+fn empty_configuration(global: bool) -> serde_json::Value {
+    let mut configuration = serde_json::json!({
+        "pre_webhook_url": null, "post_webhook_url": null, "filters": [], "method": "POST",
+    });
+    if global {
+        configuration["target"] = serde_json::json!("webhook");
+    }
+    configuration
+}
+
+/// `GET`/`POST` of the global or a service's webhook configuration: a POST sets the fields it
+/// sends (`Filters` repeated replaces the list).
+fn webhook_configuration(
+    state: &Mutex<State>,
+    service: Option<&str>,
+    method: &Method,
+    form: &[(String, String)],
+) -> Response<Full<Bytes>> {
+    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = service.map(str::to_owned);
+    let Some(current) = (match service {
+        None => Some(
+            state
+                .configurations
+                .entry(None)
+                .or_insert_with(|| empty_configuration(true)),
+        ),
+        Some(_) => state.configurations.get_mut(&key),
+    }) else {
+        return json(
+            404,
+            serde_json::json!({"code": 20404, "message": "The requested resource was not found", "status": 404}),
+        );
+    };
+    if *method == Method::POST {
+        let filters: Vec<&String> = form
+            .iter()
+            .filter(|(name, _)| name == "Filters")
+            .map(|(_, value)| value)
+            .collect();
+        if !filters.is_empty() {
+            current["filters"] = serde_json::json!(filters);
+        }
+        for (field, key) in [
+            ("PreWebhookUrl", "pre_webhook_url"),
+            ("PostWebhookUrl", "post_webhook_url"),
+            ("Method", "method"),
+            ("Target", "target"),
+        ] {
+            if let Some((_, value)) = form.iter().find(|(name, _)| name == field) {
+                current[key] = serde_json::json!(value);
+            }
+        }
+    }
+    json(200, current.clone())
 }
 
 /// `POST /v1/Conversations/{sid}/Participants` with `Identity`: 201, or 409 when that identity
