@@ -295,8 +295,9 @@ impl TwilioClient {
             .map_err(|err| TwilioError::Permanent(format!("unreadable configuration: {err}")))
     }
 
-    /// Sets the webhook configuration's fields (`PreWebhookUrl`, `PostWebhookUrl`, `Filters`
-    /// repeated, `Method`, and `Target` for the global one); returns what Twilio then holds.
+    /// Sets the webhook configuration's fields that `wanted` has (`PreWebhookUrl`,
+    /// `PostWebhookUrl`, `Filters` repeated when any, `Method`, `Target`); returns what Twilio
+    /// then holds.
     ///
     /// # Errors
     /// A classified [`TwilioError`].

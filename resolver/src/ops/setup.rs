@@ -48,6 +48,31 @@ pub fn in_line(current: &WebhookConfiguration, wanted: &WebhookConfiguration) ->
         && (wanted.target.is_none() || current.target == wanted.target)
 }
 
+/// The fields of `wanted` that differ from `current` (the others left out, so they are not sent).
+pub fn changes(
+    current: &WebhookConfiguration,
+    wanted: &WebhookConfiguration,
+) -> WebhookConfiguration {
+    let differs = |now: &Option<String>, want: &Option<String>| match (now, want) {
+        (_, None) => None,
+        (Some(now), Some(want)) if now.eq_ignore_ascii_case(want) => None,
+        (_, Some(want)) => Some(want.clone()),
+    };
+    let same_filters = current.filters.iter().collect::<BTreeSet<_>>()
+        == wanted.filters.iter().collect::<BTreeSet<_>>();
+    WebhookConfiguration {
+        pre_webhook_url: differs(&current.pre_webhook_url, &wanted.pre_webhook_url),
+        post_webhook_url: differs(&current.post_webhook_url, &wanted.post_webhook_url),
+        filters: if same_filters {
+            Vec::new()
+        } else {
+            wanted.filters.clone()
+        },
+        method: differs(&current.method, &wanted.method),
+        target: differs(&current.target, &wanted.target),
+    }
+}
+
 /// The two configurations side by side, a line per field, marking the differences.
 pub fn side_by_side(current: &WebhookConfiguration, wanted: &WebhookConfiguration) -> String {
     let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
@@ -136,7 +161,7 @@ pub async fn run(
         return Ok(SetupOutcome::WouldChange);
     }
     let now = twilio
-        .set_webhook_configuration(service, &wanted)
+        .set_webhook_configuration(service, &changes(&current, &wanted))
         .await
         .map_err(|err| format!("changing the {scope} webhook configuration: {err}"))?;
     if in_line(&now, &wanted) {
@@ -201,5 +226,13 @@ mod tests {
             "post",
         );
         assert!(in_line(&done, &wanted));
+        // Only what differs is sent.
+        let mut almost = done.clone();
+        almost.filters.pop();
+        let sent = changes(&almost, &wanted);
+        assert_eq!(sent.pre_webhook_url, None);
+        assert_eq!(sent.method, None);
+        assert_eq!(sent.filters.len(), 4);
+        assert_eq!(changes(&done, &wanted), WebhookConfiguration::default());
     }
 }
