@@ -10,13 +10,13 @@ use std::sync::Arc;
 use async_nats::{Client, Message, Subscriber};
 use frontline_runtime::telemetry;
 use frontline_shared::subject::{QUEUE_GROUP, Subjects};
-use frontline_shared::{CallbackReply, Envelope, headers};
+use frontline_shared::{CallbackReply, Envelope};
 use futures::StreamExt;
 use tracing::Instrument;
 
 use crate::directory::CustomerDirectory;
 use crate::metrics::ResolverMetrics;
-use crate::pre::{deadline_passed, reply_subject};
+use crate::pre::{continue_trace, deadline_passed, reply_subject};
 use answers::{CallbackSettings, TemplateCategory, answer};
 
 pub mod answers;
@@ -84,14 +84,7 @@ pub struct Context {
 pub async fn serve(client: Client, mut subscriber: Subscriber, context: Context) {
     while let Some(message) = subscriber.next().await {
         let span = tracing::info_span!("callback", subject = %telemetry::cut(&message.subject), trace_id = tracing::field::Empty);
-        if !span.is_disabled() {
-            let incoming = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(headers::TRACEPARENT))
-                .map(|v| v.as_str());
-            telemetry::continue_trace(&span, incoming);
-        }
+        continue_trace(&span, &message);
         handle(&client, message, &context).instrument(span).await;
     }
     tracing::info!("callback subscription ended");

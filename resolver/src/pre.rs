@@ -52,16 +52,7 @@ pub struct Context {
 pub async fn serve(client: Client, mut subscriber: Subscriber, context: Context) {
     while let Some(message) = subscriber.next().await {
         let span = tracing::info_span!("pre_event", subject = %telemetry::cut(&message.subject), trace_id = tracing::field::Empty);
-        // The trace only shows through the span (no next hop carries it): nothing to do when
-        // the span is filtered out.
-        if !span.is_disabled() {
-            let incoming = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(headers::TRACEPARENT))
-                .map(|v| v.as_str());
-            telemetry::continue_trace(&span, incoming);
-        }
+        continue_trace(&span, &message);
         handle(&client, message, &context).instrument(span).await;
     }
     tracing::info!("pre-event subscription ended");
@@ -124,6 +115,19 @@ fn event_of(subjects: &Subjects, message: &Message) -> Option<EventType> {
     subjects
         .parse(&message.subject)
         .and_then(|parsed| parsed.event_type)
+}
+
+/// Makes `span` continue the request's trace. The trace only shows through the span (no next
+/// hop carries it): nothing to do when the span is filtered out.
+pub(crate) fn continue_trace(span: &tracing::Span, message: &Message) {
+    if !span.is_disabled() {
+        let incoming = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::TRACEPARENT))
+            .map(|v| v.as_str());
+        telemetry::continue_trace(span, incoming);
+    }
 }
 
 /// The subject to answer `message` on: its reply subject, when it has one under the inbox

@@ -256,23 +256,15 @@ fn rss_bytes(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_and_big_headers_cannot_hold_the_listener() {
-    use super::signals::{ready, start};
+    use super::signals::{ingress_env, ready, start};
     use frontline_tests::nats::{NatsServer, free_port};
 
     const CONNECTIONS: usize = 200;
     let nats = NatsServer::start();
     let (port, admin_port) = (free_port(), free_port());
-    let ingress = start(
-        "ingress",
-        &[
-            ("NATS_URL", nats.url()),
-            ("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()),
-            ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
-            ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
-            ("INGRESS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
-            ("REQUEST_READ_TIMEOUT_SECS", "2".to_owned()),
-        ],
-    );
+    let mut env = ingress_env(&nats, port, admin_port);
+    env.push(("REQUEST_READ_TIMEOUT_SECS", "2".to_owned()));
+    let ingress = start("ingress", &env);
     ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let rss_before = rss_bytes(ingress.id());

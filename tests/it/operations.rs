@@ -2,15 +2,15 @@
 //! fake Twilio API: `twilio-setup` (plan, apply, idempotent, refusals), `doctor` (all green,
 //! then each broken piece turning its own check red) and `dlq` (list, retry, purge).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use frontline_shared::subject;
 use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::nats::{NatsServer, free_port};
 use frontline_tests::stack::{
-    binary, connect, example_directory, ready_ingress, resolver_config_with_twilio, spawn_resolver,
-    stored,
+    binary, connect, example_directory, ready_ingress, resolver_config_with_twilio, run_bounded,
+    spawn_resolver, stored,
 };
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
@@ -29,7 +29,8 @@ struct Ran {
 /// Runs `resolver <args>` with exactly `env` (plus the test templates and directory), killed
 /// after 30 s.
 fn resolver(args: &[&str], env: &[(&str, String)]) -> Ran {
-    let mut child = Command::new(binary("resolver"))
+    let mut command = Command::new(binary("resolver"));
+    command
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -44,20 +45,8 @@ fn resolver(args: &[&str], env: &[(&str, String)]) -> Ran {
             "CUSTOMER_DIRECTORY",
             format!("file:{}", example_directory().display()),
         )
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the resolver binary runs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
+        .env("RUST_LOG", "error");
+    let output = run_bounded(command, Duration::from_secs(30));
     Ran {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -8,7 +8,7 @@ use frontline_shared::subject;
 use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::http::{WebhookClient, admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
-use frontline_tests::stack::{binary, ready_ingress, responder, stored};
+use frontline_tests::stack::{binary, ready_ingress, responder, run_bounded, stored};
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
 
@@ -66,6 +66,21 @@ pub(crate) fn start(name: &str, env: &[(&str, String)]) -> Process {
     Process(child)
 }
 
+/// The real ingress's environment: `nats`, the test signature settings, loopback listeners.
+pub(crate) fn ingress_env(
+    nats: &NatsServer,
+    port: u16,
+    admin_port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("NATS_URL", nats.url()),
+        ("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()),
+        ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
+        ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
+        ("INGRESS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
+    ]
+}
+
 pub(crate) async fn ready(admin: std::net::SocketAddr) {
     // The process may not listen yet: connection errors count as "not ready".
     let client = WebhookClient::new(admin);
@@ -92,16 +107,7 @@ async fn sigterm_to_the_ingress_answers_everything_in_flight() {
     })
     .await;
     let (port, admin_port) = (free_port(), free_port());
-    let ingress = start(
-        "ingress",
-        &[
-            ("NATS_URL", nats.url()),
-            ("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()),
-            ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
-            ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
-            ("INGRESS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}")),
-        ],
-    );
+    let ingress = start("ingress", &ingress_env(&nats, port, admin_port));
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     ready(admin).await;
     let client = WebhookClient::new(format!("127.0.0.1:{port}").parse().unwrap());
@@ -369,7 +375,8 @@ fn a_password_in_nats_url_is_refused_and_never_printed() {
     let url = format!("nats://frontline:{PASSWORD}@127.0.0.1:1");
     for name in ["ingress", "resolver"] {
         let run = |args: &[&str]| {
-            let mut child = Command::new(binary(name))
+            let mut command = Command::new(binary(name));
+            command
                 .args(args)
                 .env_clear()
                 .env("NATS_URL", &url)
@@ -377,21 +384,9 @@ fn a_password_in_nats_url_is_refused_and_never_printed() {
                 .env("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN)
                 .env("INGRESS_LISTEN", "127.0.0.1:0")
                 .env("INGRESS_ADMIN_LISTEN", "127.0.0.1:0")
-                .env("RESOLVER_ADMIN_LISTEN", "127.0.0.1:0")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("the binary runs");
+                .env("RESOLVER_ADMIN_LISTEN", "127.0.0.1:0");
             // A binary that accepted the URL would run on: bounded, then killed and failed.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().expect("wait").is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            child.wait_with_output().expect("the output")
+            run_bounded(command, Duration::from_secs(10))
         };
         let started = run(&[]);
         let printed = format!(

@@ -326,6 +326,28 @@ impl Drop for IsolatedResolver {
     }
 }
 
+/// Runs `command` with its output captured; a command still running after `within` is killed
+/// (and its output so far returned), so a hang fails the test instead of stalling it.
+///
+/// # Panics
+/// When the command cannot be started.
+pub fn run_bounded(mut command: std::process::Command, within: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the output")
+}
+
 /// The path of a workspace binary (`ingress`, `resolver`), built first if needed, so that
 /// process-level tests (signals, SIGKILL) run the real executables.
 ///
