@@ -4,15 +4,17 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, stream};
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
 use crate::cache::{AnswerCache, CacheSettings};
+use crate::metrics::IngressMetrics;
 
 /// Why a pre-event request got no reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -40,10 +42,36 @@ pub enum PublishError {
     /// No PubAck within the publish timeout.
     #[error("no PubAck in time")]
     TimedOut,
-    /// JetStream refused it or the client failed.
+    /// JetStream could not take it now (no stream or no leader, a broken connection): a
+    /// failure that can pass.
+    #[error("JetStream unavailable: {0}")]
+    Unavailable(String),
+    /// JetStream refused it (a full stream, say), or the client failed for good.
     #[error("publish failed: {0}")]
     Failed(String),
 }
+
+impl PublishError {
+    /// Whether trying again may succeed (the failure can pass).
+    pub fn can_pass(&self) -> bool {
+        !matches!(self, PublishError::Failed(_))
+    }
+
+    /// The `cause` label of a refusal.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            PublishError::Disconnected => "disconnected",
+            PublishError::TimedOut => "timed_out",
+            PublishError::Unavailable(_) => "unavailable",
+            PublishError::Failed(_) => "refused",
+        }
+    }
+}
+
+/// The first pause between two tries of a publish; it doubles, up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// The longest pause between two tries.
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// How JetStream acknowledged a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,11 +161,20 @@ pub struct NatsBroker {
     /// Signalled when a publish finds no stream (deleted, or a server that lost its store).
     stream_missing: Arc<Notify>,
     cache: AnswerCache,
+    budget: Duration,
+    metrics: IngressMetrics,
 }
 
 impl NatsBroker {
-    /// A broker over `client`; PubAcks are awaited at most `publish_timeout`.
-    pub fn new(client: Client, stream_name: String, publish_timeout: Duration) -> NatsBroker {
+    /// A broker over `client`: each try's PubAck is awaited at most `publish_timeout`, and a
+    /// publish keeps trying while its failure can pass, until `budget` is spent.
+    pub fn new(
+        client: Client,
+        stream_name: String,
+        publish_timeout: Duration,
+        budget: Duration,
+        metrics: IngressMetrics,
+    ) -> NatsBroker {
         let jetstream = jetstream::ContextBuilder::new()
             .timeout(publish_timeout)
             .build(client.clone());
@@ -147,7 +184,45 @@ impl NatsBroker {
             jetstream,
             stream_name,
             stream_missing: Arc::default(),
+            budget,
+            metrics,
         }
+    }
+
+    /// One try of a publish, given up at `deadline`.
+    async fn try_publish(
+        &self,
+        subject: &str,
+        headers: &HeaderMap,
+        payload: &Bytes,
+        deadline: Instant,
+    ) -> Result<Stored, PublishError> {
+        if !self.connected() {
+            return Err(PublishError::Disconnected);
+        }
+        let attempt = async {
+            let ack = self
+                .jetstream
+                .publish_with_headers(subject.to_owned(), headers.clone(), payload.clone())
+                .await
+                .map_err(|err| PublishError::Unavailable(err.to_string()))?;
+            match ack.await {
+                Ok(ack) if ack.duplicate => Ok(Stored::Duplicate),
+                Ok(_) => Ok(Stored::New),
+                Err(err) => Err(match err.kind() {
+                    PublishErrorKind::TimedOut => PublishError::TimedOut,
+                    PublishErrorKind::StreamNotFound => {
+                        self.stream_missing.notify_one();
+                        PublishError::Unavailable(err.to_string())
+                    }
+                    PublishErrorKind::BrokenPipe => PublishError::Unavailable(err.to_string()),
+                    _ => PublishError::Failed(err.to_string()),
+                }),
+            }
+        };
+        tokio::time::timeout_at(deadline.into(), attempt)
+            .await
+            .unwrap_or(Err(PublishError::TimedOut))
     }
 
     /// Keeps the stream created and up to date: at start, after every reconnection, and when a
@@ -245,26 +320,32 @@ impl Broker for NatsBroker {
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<Stored, PublishError> {
-        if !self.connected() {
-            return Err(PublishError::Disconnected);
-        }
-        let ack = self
-            .jetstream
-            .publish_with_headers(subject, headers, payload)
-            .await
-            .map_err(|err| PublishError::Failed(err.to_string()))?;
-        match ack.await {
-            Ok(ack) if ack.duplicate => Ok(Stored::Duplicate),
-            Ok(_) => Ok(Stored::New),
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::TimedOut => {
-                Err(PublishError::TimedOut)
+        let started = Instant::now();
+        let deadline = started + self.budget;
+        let mut pause = FIRST_RETRY_PAUSE;
+        let mut tries = 0_u32;
+        let outcome = loop {
+            tries += 1;
+            let outcome = self
+                .try_publish(&subject, &headers, &payload, deadline)
+                .await;
+            match outcome {
+                // The same Nats-Msg-Id on every try: a try that did land is not stored twice.
+                Err(err) if err.can_pass() && Instant::now() < deadline => {
+                    tracing::debug!(cause = %err, tries, "publish failed; trying again");
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(pause.min(left)).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                outcome => break outcome,
             }
-            Err(err) if err.kind() == jetstream::context::PublishErrorKind::StreamNotFound => {
-                self.stream_missing.notify_one();
-                Err(PublishError::Failed(err.to_string()))
-            }
-            Err(err) => Err(PublishError::Failed(err.to_string())),
-        }
+        };
+        self.metrics.publish_tried(
+            tries,
+            started.elapsed().as_secs_f64(),
+            outcome.as_ref().err(),
+        );
+        outcome
     }
 
     async fn cached_answer(&self, key: &str) -> Option<Bytes> {

@@ -80,9 +80,14 @@ pub struct Config {
     /// oldest answers make room (at least 1024).
     #[arg(long, env = "PRE_EVENT_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub pre_event_cache_max_bytes: u64,
-    /// How long a post-event waits for JetStream's PubAck, in milliseconds.
+    /// How long one try of storing a post-event waits for JetStream's PubAck, in milliseconds
+    /// (never past what is left of PUBLISH_BUDGET_MS).
     #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 3_000)]
     pub publish_timeout_ms: u64,
+    /// How long a post-event (or routing callback) keeps trying to be stored while the failure
+    /// can pass (no leader, reconnecting, no PubAck), in milliseconds, before the 503; under 5000.
+    #[arg(long, env = "PUBLISH_BUDGET_MS", default_value_t = 4_000)]
+    pub publish_budget_ms: u64,
     /// Webhook requests handled at once; beyond it pre-events take the fallback, post-events 503.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4_096)]
     pub max_in_flight: usize,
@@ -149,6 +154,12 @@ impl Config {
             return Err(ConfigError::PreEventTimeout(self.pre_event_timeout_ms));
         }
         Subjects::new(&self.subject_prefix).map_err(ConfigError::Invalid)?;
+        if !(1..5_000).contains(&self.publish_budget_ms) || self.publish_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "PUBLISH_BUDGET_MS must be between 1 and 4999 (Twilio waits 5 s), got {}; PUBLISH_TIMEOUT_MS at least 1",
+                self.publish_budget_ms
+            )));
+        }
         if !(1..6_000).contains(&self.callback_timeout_ms) {
             return Err(ConfigError::Invalid(format!(
                 "CALLBACK_TIMEOUT_MS must be between 1 and 5999 (Frontline waits 6 s), got {}",

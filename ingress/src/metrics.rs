@@ -100,6 +100,10 @@ pub struct IngressMetrics {
     cache_hit: IntCounter,
     cache_miss: IntCounter,
     signature_failures: Vec<(&'static str, IntCounter)>,
+    publish_attempts: IntCounter,
+    publish_retries: IntCounter,
+    publish_wait: Histogram,
+    publish_refusals: IntCounterVec,
     /// Bytes stored in the post-event stream (read every few seconds).
     pub stream_bytes: IntGauge,
     /// `STREAM_MAX_BYTES`, for the alert at 80 %.
@@ -196,6 +200,35 @@ impl IngressMetrics {
             .iter()
             .map(|reason| (*reason, failures.with_label_values(&[reason])))
             .collect();
+        let publish_attempts = IntCounter::new(
+            "frontline_ingress_publish_attempts_total",
+            "JetStream publish tries (post-events and routing callbacks), retries included.",
+        )?;
+        let publish_retries = IntCounter::new(
+            "frontline_ingress_publish_retries_total",
+            "JetStream publish tries after the first, while a failure could pass.",
+        )?;
+        let publish_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "frontline_ingress_publish_wait_seconds",
+                "Time from the first publish try to the PubAck or the refusal (PUBLISH_BUDGET_MS).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let publish_refusals = IntCounterVec::new(
+            Opts::new(
+                "frontline_ingress_publish_refusals_total",
+                "Publishes given up (answered 503), by the last failure's cause.",
+            ),
+            &["cause"],
+        )?;
+        for cause in ["disconnected", "timed_out", "unavailable", "refused"] {
+            publish_refusals.with_label_values(&[cause]);
+        }
+        registry.register(Box::new(publish_attempts.clone()))?;
+        registry.register(Box::new(publish_retries.clone()))?;
+        registry.register(Box::new(publish_wait.clone()))?;
+        registry.register(Box::new(publish_refusals.clone()))?;
         let stream_bytes = IntGauge::new(
             "frontline_ingress_stream_bytes",
             "Bytes stored in the post-event stream.",
@@ -209,6 +242,10 @@ impl IngressMetrics {
         register_process_metrics(&registry)?;
         Ok(IngressMetrics {
             signature_failures,
+            publish_attempts,
+            publish_retries,
+            publish_wait,
+            publish_refusals,
             stream_bytes,
             stream_max_bytes,
             registry,
@@ -251,6 +288,24 @@ impl IngressMetrics {
     pub fn signature_failure(&self, reason: &str) {
         if let Some((_, counter)) = self.signature_failures.iter().find(|(r, _)| *r == reason) {
             counter.inc();
+        }
+    }
+
+    /// Records one publish: its tries, the time they took, and its refusal if it was given up.
+    pub fn publish_tried(
+        &self,
+        tries: u32,
+        seconds: f64,
+        refused: Option<&crate::broker::PublishError>,
+    ) {
+        self.publish_attempts.inc_by(u64::from(tries));
+        self.publish_retries
+            .inc_by(u64::from(tries.saturating_sub(1)));
+        self.publish_wait.observe(seconds);
+        if let Some(err) = refused {
+            self.publish_refusals
+                .with_label_values(&[err.cause()])
+                .inc();
         }
     }
 

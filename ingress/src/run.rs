@@ -57,6 +57,8 @@ pub async fn run(
         client.clone(),
         config.stream_name.clone(),
         Duration::from_millis(config.publish_timeout_ms),
+        Duration::from_millis(config.publish_budget_ms),
+        metrics.clone(),
     );
     // Background upkeep (stream, answer cache) holds no work in hand: it ends when `stop` does.
     let (stop, stopped) = watch::channel(false);

@@ -1,6 +1,7 @@
 //! A 3-node JetStream cluster (the shipped `deploy/nats/` configs), the stream with 3 replicas,
 //! and the stream leader killed while post-events keep coming: every event answered 200 is in
-//! the stream afterwards, and service resumes.
+//! the stream afterwards, once, and service resumes; post-events wait out the election within
+//! `PUBLISH_BUDGET_MS`, so only the few that outlast it are refused.
 
 use std::time::{Duration, Instant};
 
@@ -99,4 +100,12 @@ async fn killing_the_stream_leader_loses_nothing_acknowledged() {
             "{body} was answered 200 but is not in the stream"
         );
     }
+    let distinct: std::collections::BTreeSet<&&str> = bodies.iter().collect();
+    assert_eq!(distinct.len(), bodies.len(), "an event was stored twice");
+    // Post-events wait out the election inside PUBLISH_BUDGET_MS (4 s): only the few requests
+    // whose wait outlasts it are refused. (Before the budget, 198 of 281 were, over ~7 s.)
+    assert!(
+        failures <= 4,
+        "{failures} refused: more than the requests that outlast the 4 s budget"
+    );
 }

@@ -360,26 +360,22 @@ async fn a_deleted_stream_is_created_again() {
     );
     let js = async_nats::jetstream::new(connect(&nats.url()).await);
     js.delete_stream(subject::DEFAULT_STREAM).await.unwrap();
-    // Nothing can be stored now: 503, never a 200.
+    // The publish finds no stream, which makes the ingress create it again; the post-event
+    // keeps trying within PUBLISH_BUDGET_MS and is stored: a 200 only once it is.
     let answer = ingress
         .client
-        .post(&twilio::message_added(CONVERSATION, 2, "lost"))
+        .post(&twilio::message_added(CONVERSATION, 2, "kept"))
         .await;
-    assert_eq!(answer.status, 503);
-    // The failed publish makes the ingress create the stream again.
-    eventually(WAIT, "a stored post-event", || async {
-        let answer = ingress
-            .client
-            .post(&twilio::message_added(CONVERSATION, 3, "after"))
-            .await;
-        (answer.status == 200).then_some(())
-    })
-    .await;
-    let messages = stored(&nats.url(), subject::DEFAULT_STREAM).await;
-    assert!(
-        messages
-            .iter()
-            .any(|m| m.envelope.params.get("Body") == Some("after"))
+    assert_eq!(answer.status, 200);
+    let bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
+        .await
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        bodies,
+        ["kept"],
+        "the new stream holds what was answered 200"
     );
     ingress.wait_ready().await;
 }
@@ -482,9 +478,13 @@ async fn nats_back_without_its_store_gets_its_stream_and_consumer_again() {
 }
 
 #[tokio::test]
-async fn a_puback_that_never_comes_is_a_503_at_the_publish_timeout() {
+async fn a_puback_that_never_comes_is_a_503_when_the_budget_runs_out() {
     let nats = NatsServer::start();
-    let ingress = ready_ingress(&nats.url(), |config| config.publish_timeout_ms = 500).await;
+    let ingress = ready_ingress(&nats.url(), |config| {
+        config.publish_timeout_ms = 500;
+        config.publish_budget_ms = 1_200;
+    })
+    .await;
     // A frozen server keeps the connection open and answers nothing: the PubAck never comes.
     nats.pause();
     let started = Instant::now();
@@ -496,8 +496,8 @@ async fn a_puback_that_never_comes_is_a_503_at_the_publish_timeout() {
     nats.resume();
     assert_eq!(answer.status, 503);
     assert!(
-        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(2_500),
-        "answered after {elapsed:?}, not at the 500 ms publish timeout"
+        elapsed >= Duration::from_millis(1_200) && elapsed < Duration::from_millis(3_000),
+        "answered after {elapsed:?}, not when the 1.2 s budget ran out"
     );
     let metrics = admin_get(ingress.admin, "/metrics").await.text();
     assert_eq!(
@@ -508,6 +508,18 @@ async fn a_puback_that_never_comes_is_a_503_at_the_publish_timeout() {
         1.0,
         "{metrics}"
     );
+    // More than one try (500 ms each, within 1.2 s), refused as timed out.
+    assert!(
+        metric(&metrics, "frontline_ingress_publish_retries_total") >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"frontline_ingress_publish_refusals_total{cause="timed_out"}"#
+        ),
+        1.0
+    );
     // And once the server answers again, so does the ingress.
     eventually(WAIT, "a stored post-event after the pause", || async {
         let answer = ingress
@@ -517,4 +529,59 @@ async fn a_puback_that_never_comes_is_a_503_at_the_publish_timeout() {
         (answer.status == 200).then_some(())
     })
     .await;
+}
+
+/// A nats-server restarted while post-events flow, down 2 s: every post-event waits inside the
+/// budget and is stored once (no 503, nothing twice); down 8 s (no spool): 503s, each only once
+/// the budget has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_events_wait_out_a_short_outage_and_refuse_only_after_the_budget() {
+    let mut nats = NatsServer::start();
+    let ingress = ready_ingress(&nats.url(), |config| config.publish_budget_ms = 4_000).await;
+    let client = ingress.client.clone();
+    let post = |index: u32| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = client
+                .post(&twilio::message_added(
+                    CONVERSATION,
+                    index,
+                    &format!("m{index}"),
+                ))
+                .await;
+            (index, answer.status.as_u16(), started.elapsed())
+        })
+    };
+    nats.stop();
+    let during: Vec<_> = (0..10).map(post).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nats.restart();
+    let mut answered = Vec::new();
+    for request in during {
+        let (index, status, _) = request.await.unwrap();
+        assert_eq!(status, 200, "m{index} was refused during a 2 s outage");
+        answered.push(format!("m{index}"));
+    }
+    let mut bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
+        .await
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    answered.sort();
+    assert_eq!(bodies, answered, "every 200 stored, once");
+
+    // A long outage: refused, but only once the budget is spent.
+    nats.stop();
+    let long: Vec<_> = (100..104).map(post).collect();
+    for request in long {
+        let (index, status, elapsed) = request.await.unwrap();
+        assert_eq!(status, 503, "m{index}");
+        assert!(
+            elapsed >= Duration::from_millis(3_900) && elapsed < Duration::from_secs(5),
+            "m{index} refused after {elapsed:?}, not at the 4 s budget"
+        );
+    }
+    nats.restart();
 }
