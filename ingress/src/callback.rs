@@ -106,7 +106,7 @@ impl<B: Broker> WebhookHandler<B> {
         let mut headers = message_headers(webhook, ROUTING, traceparent);
         headers.insert(MSG_ID, webhook.dedupe_id().as_str());
         let payload = Bytes::from(webhook.envelope_json_as(ROUTING, &now_rfc3339()));
-        match self.broker.publish(subject, headers, payload).await {
+        match self.store(subject, headers, payload).await {
             Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),
             Ok(Stored::Duplicate) => answer(Outcome::Duplicate, empty(StatusCode::OK)),
             Err(err) => {

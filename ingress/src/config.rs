@@ -88,6 +88,14 @@ pub struct Config {
     /// can pass (no leader, reconnecting, no PubAck), in milliseconds, before the 503; under 5000.
     #[arg(long, env = "PUBLISH_BUDGET_MS", default_value_t = 4_000)]
     pub publish_budget_ms: u64,
+    /// A local directory for post-events that cannot be stored within PUBLISH_BUDGET_MS: they
+    /// are appended there (fsync'd), answered 200, and forwarded when NATS is back. Off when
+    /// unset. The event then sits on this machine's disk until forwarded.
+    #[arg(long, env = "SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// The most the spool may hold not yet forwarded, in bytes; beyond it post-events get 503.
+    #[arg(long, env = "SPOOL_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
     /// Webhook requests handled at once; beyond it pre-events take the fallback, post-events 503.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4_096)]
     pub max_in_flight: usize,

@@ -78,6 +78,8 @@ pub struct WebhookHandler<B> {
     pub in_flight: Arc<Semaphore>,
     /// `CALLBACK_TIMEOUT_MS`.
     pub callback_timeout: Duration,
+    /// The local spool (`SPOOL_DIR`), when configured.
+    pub spool: Option<crate::spool::Spool>,
 }
 
 impl<B: Broker> WebhookHandler<B> {
@@ -326,7 +328,7 @@ impl<B: Broker> WebhookHandler<B> {
         let mut headers = message_headers(&webhook, type_header, &traceparent);
         headers.insert(MSG_ID, webhook.dedupe_id().as_str());
         let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
-        match self.broker.publish(subject, headers, payload).await {
+        match self.store(subject, headers, payload).await {
             Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),
             Ok(Stored::Duplicate) => answer(Outcome::Duplicate, empty(StatusCode::OK)),
             Err(err) => {
@@ -341,6 +343,40 @@ impl<B: Broker> WebhookHandler<B> {
                     empty(StatusCode::SERVICE_UNAVAILABLE),
                 )
             }
+        }
+    }
+
+    /// Stores an event in JetStream within `PUBLISH_BUDGET_MS`; when that fails in a way that
+    /// can pass and a spool is configured, appends it to the spool instead (a 200 all the same).
+    pub(crate) async fn store(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Stored, PublishError> {
+        let Some(spool) = &self.spool else {
+            return self.broker.publish(subject, headers, payload).await;
+        };
+        let (spooled_subject, spooled_headers, spooled_payload) =
+            (subject.clone(), headers.clone(), payload.clone());
+        match self.broker.publish(subject, headers, payload).await {
+            Err(err) if err.can_pass() => {
+                match spool
+                    .append(&spooled_subject, &spooled_headers, &spooled_payload)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::warn!(cause = %err, "NATS unavailable past the budget; event spooled");
+                        self.metrics.spooled.inc();
+                        Ok(Stored::New)
+                    }
+                    Err(spool_err) => {
+                        tracing::error!(cause = %spool_err, "the event could not be spooled either");
+                        Err(err)
+                    }
+                }
+            }
+            outcome => outcome,
         }
     }
 

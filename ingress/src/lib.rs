@@ -15,6 +15,7 @@
 //! - `error`, `response`: the one error enum and the one place it becomes a status code; the
 //!   shapes of an answer.
 //! - `metrics`: Prometheus metrics on an explicit registry.
+//! - `spool`: the optional local write-ahead spool for long NATS outages (`SPOOL_DIR`).
 //! - `run`: wiring, and shutdown in order.
 //!
 //! What both binaries run on (NATS connection, telemetry, the admin listener, signals) is in
@@ -34,6 +35,7 @@ mod handler;
 mod metrics;
 mod response;
 mod run;
+mod spool;
 
 pub use config::Config;
 pub use error::Rejection;

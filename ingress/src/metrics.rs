@@ -104,6 +104,16 @@ pub struct IngressMetrics {
     publish_retries: IntCounter,
     publish_wait: Histogram,
     publish_refusals: IntCounterVec,
+    /// Events in the spool not yet forwarded.
+    pub spool_depth: IntGauge,
+    /// Bytes in the spool not yet forwarded.
+    pub spool_bytes: IntGauge,
+    /// Age of the oldest event in the spool, in seconds.
+    pub spool_oldest_age_seconds: IntGauge,
+    /// Events put in the spool.
+    pub spooled: IntCounter,
+    /// Events forwarded from the spool to JetStream.
+    pub spool_forwarded: IntCounter,
     /// Bytes stored in the post-event stream (read every few seconds).
     pub stream_bytes: IntGauge,
     /// `STREAM_MAX_BYTES`, for the alert at 80 %.
@@ -229,6 +239,31 @@ impl IngressMetrics {
         registry.register(Box::new(publish_retries.clone()))?;
         registry.register(Box::new(publish_wait.clone()))?;
         registry.register(Box::new(publish_refusals.clone()))?;
+        let spool_depth = IntGauge::new(
+            "frontline_ingress_spool_depth",
+            "Events in the local spool not yet forwarded to JetStream (SPOOL_DIR).",
+        )?;
+        let spool_bytes = IntGauge::new(
+            "frontline_ingress_spool_bytes",
+            "Bytes in the local spool not yet forwarded (at most SPOOL_MAX_BYTES).",
+        )?;
+        let spool_oldest_age_seconds = IntGauge::new(
+            "frontline_ingress_spool_oldest_age_seconds",
+            "Age of the oldest event in the local spool.",
+        )?;
+        let spooled = IntCounter::new(
+            "frontline_ingress_spooled_total",
+            "Post-events answered 200 from the local spool, NATS being down past the budget.",
+        )?;
+        let spool_forwarded = IntCounter::new(
+            "frontline_ingress_spool_forwarded_total",
+            "Events forwarded from the local spool to JetStream.",
+        )?;
+        for gauge in [&spool_depth, &spool_bytes, &spool_oldest_age_seconds] {
+            registry.register(Box::new(gauge.clone()))?;
+        }
+        registry.register(Box::new(spooled.clone()))?;
+        registry.register(Box::new(spool_forwarded.clone()))?;
         let stream_bytes = IntGauge::new(
             "frontline_ingress_stream_bytes",
             "Bytes stored in the post-event stream.",
@@ -241,6 +276,11 @@ impl IngressMetrics {
         registry.register(Box::new(stream_max_bytes.clone()))?;
         register_process_metrics(&registry)?;
         Ok(IngressMetrics {
+            spool_depth,
+            spool_bytes,
+            spool_oldest_age_seconds,
+            spooled,
+            spool_forwarded,
             signature_failures,
             publish_attempts,
             publish_retries,

@@ -15,6 +15,7 @@ use crate::broker::{Broker, NatsBroker, StreamSettings};
 use crate::config::{Config, ConfigError};
 use crate::handler::WebhookHandler;
 use crate::metrics::IngressMetrics;
+use crate::spool::Spool;
 use crate::token_bucket::TokenBucket;
 use crate::webhook::WebhookReader;
 use frontline_runtime::admin::{ReadinessCheck, serve_admin};
@@ -75,6 +76,24 @@ pub async fn run(
         }));
     }
 
+    let spool = match &config.spool_dir {
+        Some(dir) => Some(
+            Spool::open(dir, config.spool_max_bytes, metrics.clone()).map_err(|err| {
+                ConfigError::Invalid(format!("SPOOL_DIR {}: {err}", dir.display()))
+            })?,
+        ),
+        None => None,
+    };
+    if let Some(spool) = spool.clone() {
+        let forwarding = Arc::new(broker.clone());
+        let mut stopped = stopped.clone();
+        upkeep.push(tokio::spawn(async move {
+            tokio::select! {
+                () = spool.forward(forwarding) => {},
+                _ = stopped.wait_for(|stopped| *stopped) => {},
+            }
+        }));
+    }
     let app = Arc::new(WebhookHandler {
         broker: broker.clone(),
         reader: WebhookReader::new(signature.clone()),
@@ -85,6 +104,7 @@ pub async fn run(
         fallback: config.pre_event_fallback,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
         callback_timeout: Duration::from_millis(config.callback_timeout_ms),
+        spool,
     });
 
     let (admin_stop, admin_stopped) = oneshot::channel::<()>();

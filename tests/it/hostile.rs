@@ -262,7 +262,7 @@ async fn slow_bodies_and_big_headers_cannot_hold_the_listener() {
     const CONNECTIONS: usize = 200;
     let nats = NatsServer::start();
     let (port, admin_port) = (free_port(), free_port());
-    let mut env = ingress_env(&nats, port, admin_port);
+    let mut env = ingress_env(&nats.url(), port, admin_port);
     env.push(("REQUEST_READ_TIMEOUT_SECS", "2".to_owned()));
     let ingress = start("ingress", &env);
     ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;

@@ -16,5 +16,6 @@ mod pre_events;
 mod security;
 mod signals;
 mod signing;
+mod spool;
 mod trace_context;
 mod trouble;

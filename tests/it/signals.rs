@@ -68,12 +68,12 @@ pub(crate) fn start(name: &str, env: &[(&str, String)]) -> Process {
 
 /// The real ingress's environment: `nats`, the test signature settings, loopback listeners.
 pub(crate) fn ingress_env(
-    nats: &NatsServer,
+    nats_url: &str,
     port: u16,
     admin_port: u16,
 ) -> Vec<(&'static str, String)> {
     vec![
-        ("NATS_URL", nats.url()),
+        ("NATS_URL", nats_url.to_owned()),
         ("PUBLIC_URL", twilio::PUBLIC_URL.to_owned()),
         ("TWILIO_AUTH_TOKEN", twilio::AUTH_TOKEN.to_owned()),
         ("INGRESS_LISTEN", format!("127.0.0.1:{port}")),
@@ -107,7 +107,7 @@ async fn sigterm_to_the_ingress_answers_everything_in_flight() {
     })
     .await;
     let (port, admin_port) = (free_port(), free_port());
-    let ingress = start("ingress", &ingress_env(&nats, port, admin_port));
+    let ingress = start("ingress", &ingress_env(&nats.url(), port, admin_port));
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
     ready(admin).await;
     let client = WebhookClient::new(format!("127.0.0.1:{port}").parse().unwrap());

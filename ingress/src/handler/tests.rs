@@ -79,6 +79,7 @@ fn app(broker: FakeBroker, max_in_flight: usize) -> Arc<WebhookHandler<FakeBroke
         fallback: Fallback::Accept,
         in_flight: Arc::new(Semaphore::new(max_in_flight)),
         callback_timeout: Duration::from_millis(100),
+        spool: None,
     })
 }
 
