@@ -102,9 +102,33 @@ impl NatsServer {
         self.spawn();
     }
 
-    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered. Returns once
+    /// every thread of it has stopped (a signal is delivered to each thread in its own time).
+    ///
+    /// # Panics
+    /// When the server is not stopped within five seconds.
     pub fn pause(&self) {
         self.signal("-STOP");
+        let pid = self.child.as_ref().expect("the server is running").id();
+        let stopped = || {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return false;
+            };
+            tasks.flatten().all(|task| {
+                std::fs::read_to_string(task.path().join("stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let state = stat.rsplit_once(") ")?.1.chars().next()?;
+                        Some(state == 'T' || state == 't')
+                    })
+                    .unwrap_or(false)
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !stopped() {
+            assert!(Instant::now() < deadline, "nats-server did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Lets a paused server go on (SIGCONT).
