@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_nats::{Client, Message, Subscriber};
 use frontline_runtime::telemetry;
-use frontline_shared::subject::{QUEUE_GROUP, Subjects};
+use frontline_shared::subject::Subjects;
 use frontline_shared::{CallbackReply, Envelope};
 use futures::StreamExt;
 use tracing::Instrument;
@@ -50,19 +50,6 @@ impl TemplatesSource {
             std::fs::read(path).map_err(|err| format!("TEMPLATES {}: {err}", path.display()))?;
         serde_json::from_slice(&text).map_err(|err| format!("TEMPLATES {}: {err}", path.display()))
     }
-}
-
-/// Joins the queue group on every callback subject.
-///
-/// # Errors
-/// When the client refuses the subscription.
-pub async fn subscribe(
-    client: &Client,
-    subjects: &Subjects,
-) -> Result<Subscriber, async_nats::SubscribeError> {
-    client
-        .queue_subscribe(subjects.callback_wildcard(), QUEUE_GROUP.to_owned())
-        .await
 }
 
 /// What answering a callback needs.

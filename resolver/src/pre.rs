@@ -20,16 +20,17 @@ use rules::{PARAMS_READ, resolve};
 
 pub mod rules;
 
-/// Joins the queue group on every pre-event subject.
+/// Joins the resolvers' queue group on `subject` (the pre-event or the callback wildcard), so
+/// each request goes to one replica.
 ///
 /// # Errors
 /// When the client refuses the subscription.
-pub async fn subscribe(
+pub async fn join_queue_group(
     client: &Client,
-    subjects: &Subjects,
+    subject: String,
 ) -> Result<Subscriber, async_nats::SubscribeError> {
     client
-        .queue_subscribe(subjects.pre_wildcard(), QUEUE_GROUP.to_owned())
+        .queue_subscribe(subject, QUEUE_GROUP.to_owned())
         .await
 }
 

@@ -136,8 +136,8 @@ pub async fn run(
     set(&readiness.directory);
 
     let reply_prefix = config.nats.reply_prefix();
-    let pre_requests = pre::subscribe(&client, &subjects).await?;
-    let callback_requests = callbacks::subscribe(&client, &subjects).await?;
+    let pre_requests = pre::join_queue_group(&client, subjects.pre_wildcard()).await?;
+    let callback_requests = pre::join_queue_group(&client, subjects.callback_wildcard()).await?;
     let serving = vec![
         tokio::spawn(pre::serve(
             client.clone(),
