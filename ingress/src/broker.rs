@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_nats::connection::State;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, stream};
-use async_nats::{Client, HeaderMap, RequestErrorKind};
+use async_nats::{Client, HeaderMap, RequestErrorKind, Subject};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
@@ -192,7 +192,7 @@ impl NatsBroker {
     /// One try of a publish, given up at `deadline`.
     async fn try_publish(
         &self,
-        subject: &str,
+        subject: &Subject,
         headers: &HeaderMap,
         payload: &Bytes,
         deadline: Instant,
@@ -203,7 +203,7 @@ impl NatsBroker {
         let attempt = async {
             let ack = self
                 .jetstream
-                .publish_with_headers(subject.to_owned(), headers.clone(), payload.clone())
+                .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
                 .await
                 .map_err(|err| PublishError::Unavailable(err.to_string()))?;
             match ack.await {
@@ -322,6 +322,8 @@ impl Broker for NatsBroker {
     ) -> Result<Stored, PublishError> {
         let started = Instant::now();
         let deadline = started + self.budget;
+        // Shared, not copied, by each try.
+        let subject = Subject::from(subject);
         let mut pause = FIRST_RETRY_PAUSE;
         let mut tries = 0_u32;
         let outcome = loop {

@@ -311,8 +311,11 @@ impl IngressMetrics {
         let row = event_type
             .and_then(EventType::parse)
             .map_or(EventType::ALL.len(), |e| e as usize);
-        // `Outcome::ALL` lists the variants in declaration order.
-        self.requests[row][outcome as usize].inc();
+        // `Outcome::ALL` lists the webhook outcomes in declaration order; a callback's outcome
+        // has no series here (it is counted by `count_callback`).
+        if let Some(counter) = self.requests[row].get(outcome as usize) {
+            counter.inc();
+        }
     }
 
     /// Counts one finished callback (`route` and `location` from fixed tables).

@@ -8,7 +8,7 @@ use frontline_shared::subject;
 use frontline_tests::fake_twilio::{Failure, FakeTwilio};
 use frontline_tests::http::{WebhookClient, admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
-use frontline_tests::stack::{binary, ready_ingress, responder, run_bounded, stored};
+use frontline_tests::stack::{binary, ready_ingress, responder, run_bounded, stored_bodies};
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
 
@@ -158,11 +158,7 @@ async fn sigterm_to_the_ingress_answers_everything_in_flight() {
         Some(0),
         "exit code 0"
     );
-    let bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
-        .await
-        .iter()
-        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-        .collect();
+    let bodies: Vec<String> = stored_bodies(&nats.url(), subject::DEFAULT_STREAM).await;
     for body in &answered_posts {
         assert!(bodies.contains(body), "{body} answered 200 but not stored");
     }

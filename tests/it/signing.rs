@@ -6,7 +6,7 @@ use frontline_shared::subject;
 use frontline_tests::http::{Answer, WEBHOOK_PATH, admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
 use frontline_tests::stack::{
-    Ingress, Stack, connect, ingress_config, ready_ingress, spawn_ingress, stored,
+    Ingress, Stack, connect, ingress_config, ready_ingress, spawn_ingress, stored_bodies,
 };
 use frontline_tests::{WAIT, eventually, twilio};
 
@@ -76,11 +76,7 @@ async fn a_subaccount_signs_with_its_own_token_not_the_parent_s() {
     );
     assert_eq!(failures(ingress, "mismatch").await, 2.0);
     assert_eq!(failures(ingress, "unknown_account").await, 1.0);
-    let bodies: Vec<String> = stored(&stack.nats.url(), subject::DEFAULT_STREAM)
-        .await
-        .iter()
-        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-        .collect();
+    let bodies: Vec<String> = stored_bodies(&stack.nats.url(), subject::DEFAULT_STREAM).await;
     assert_eq!(bodies, ["sub", "parent"]);
 }
 
@@ -212,10 +208,6 @@ async fn shared_keys_sign_post_and_pre_events_and_rotate() {
     for (_, _, reason) in refused {
         assert_eq!(failures(ingress, reason).await, 1.0, "{reason}");
     }
-    let bodies: Vec<String> = stored(&stack.nats.url(), subject::DEFAULT_STREAM)
-        .await
-        .iter()
-        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-        .collect();
+    let bodies: Vec<String> = stored_bodies(&stack.nats.url(), subject::DEFAULT_STREAM).await;
     assert_eq!(bodies, ["shared"]);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use frontline_shared::subject;
 use frontline_tests::http::{WebhookClient, admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
-use frontline_tests::stack::{ready_ingress, stored};
+use frontline_tests::stack::{ready_ingress, stored_bodies};
 use frontline_tests::{WAIT, eventually, twilio};
 
 use super::signals::{ingress_env, start};
@@ -79,11 +79,7 @@ async fn spooled_events_survive_a_sigkill_and_are_stored_once() {
         Duration::from_secs(20),
         "every event stored once",
         || async {
-            let mut bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
-                .await
-                .iter()
-                .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-                .collect();
+            let mut bodies: Vec<String> = stored_bodies(&nats.url(), subject::DEFAULT_STREAM).await;
             bodies.sort();
             (bodies == want).then_some(())
         },

@@ -10,7 +10,7 @@ use frontline_tests::http::{admin_get, metric};
 use frontline_tests::nats::{NatsServer, free_port};
 use frontline_tests::stack::{
     connect, ingress_config, ready_ingress, resolver_config, responder, spawn_ingress,
-    spawn_resolver, stored,
+    spawn_resolver, stored, stored_bodies,
 };
 use frontline_tests::{WAIT, eventually, twilio};
 
@@ -367,11 +367,7 @@ async fn a_deleted_stream_is_created_again() {
         .post(&twilio::message_added(CONVERSATION, 2, "kept"))
         .await;
     assert_eq!(answer.status, 200);
-    let bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
-        .await
-        .iter()
-        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-        .collect();
+    let bodies: Vec<String> = stored_bodies(&nats.url(), subject::DEFAULT_STREAM).await;
     assert_eq!(
         bodies,
         ["kept"],
@@ -451,11 +447,7 @@ async fn nats_back_without_its_store_gets_its_stream_and_consumer_again() {
     )
     .await;
     assert_eq!(after.status, 200);
-    let bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
-        .await
-        .iter()
-        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-        .collect();
+    let bodies: Vec<String> = stored_bodies(&nats.url(), subject::DEFAULT_STREAM).await;
     assert_eq!(
         bodies,
         ["after"],
@@ -563,11 +555,7 @@ async fn post_events_wait_out_a_short_outage_and_refuse_only_after_the_budget() 
         assert_eq!(status, 200, "m{index} was refused during a 2 s outage");
         answered.push(format!("m{index}"));
     }
-    let mut bodies: Vec<String> = stored(&nats.url(), subject::DEFAULT_STREAM)
-        .await
-        .iter()
-        .map(|m| m.envelope.params.get("Body").unwrap().to_owned())
-        .collect();
+    let mut bodies: Vec<String> = stored_bodies(&nats.url(), subject::DEFAULT_STREAM).await;
     bodies.sort();
     answered.sort();
     assert_eq!(bodies, answered, "every 200 stored, once");
@@ -584,4 +572,34 @@ async fn post_events_wait_out_a_short_outage_and_refuse_only_after_the_budget() 
         );
     }
     nats.restart();
+}
+
+/// Shutdown while a post-event waits out the publish budget (NATS down): the request is still
+/// answered (503 once the budget is spent, never a dropped connection), and the ingress stops
+/// well within SHUTDOWN_GRACE_SECS.
+#[tokio::test]
+async fn shutdown_waits_for_a_post_event_inside_its_budget() {
+    let mut nats = NatsServer::start();
+    let ingress = ready_ingress(&nats.url(), |config| config.publish_budget_ms = 1_500).await;
+    nats.stop();
+    let client = ingress.client.clone();
+    let waiting = tokio::spawn(async move {
+        client
+            .try_send_post(&twilio::message_added(CONVERSATION, 1, "waiting"))
+            .await
+    });
+    eventually(WAIT, "the post-event in flight", || async {
+        let text = admin_get(ingress.admin, "/metrics").await.text();
+        (metric(&text, "frontline_ingress_in_flight_requests") >= 1.0).then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    ingress.stop().await;
+    let stopped_after = started.elapsed();
+    let answer = waiting.await.unwrap().expect("answered, not dropped");
+    assert_eq!(answer.status, 503);
+    assert!(
+        stopped_after < Duration::from_secs(10),
+        "stopped after {stopped_after:?}"
+    );
 }

@@ -220,6 +220,16 @@ pub async fn stored(nats_url: &str, stream: &str) -> Vec<Stored> {
     stored_from(&connect(nats_url).await, stream).await
 }
 
+/// The `Body` parameter of every message in `stream`, in order (the tests tell their events
+/// apart by it).
+pub async fn stored_bodies(nats_url: &str, stream: &str) -> Vec<String> {
+    stored(nats_url, stream)
+        .await
+        .iter()
+        .map(|m| m.envelope.params.get("Body").unwrap_or("?").to_owned())
+        .collect()
+}
+
 /// Every message in `stream`, in order, read through `client`.
 pub async fn stored_from(client: &async_nats::Client, stream: &str) -> Vec<Stored> {
     let js = jetstream::new(client.clone());

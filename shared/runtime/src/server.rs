@@ -71,6 +71,17 @@ where
         .header_read_timeout(options.request_read_timeout)
         .max_header_size(options.max_header_bytes)
         .max_buf_size(MAX_BUFFER_BYTES.max(options.max_header_bytes));
+    let spawn = |stream, peer, permit| {
+        spawn_connection(
+            &builder,
+            &graceful,
+            stream,
+            peer,
+            handler.clone(),
+            permit,
+            options.request_read_timeout,
+        );
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -89,28 +100,12 @@ where
             tracing::warn!(%peer, "connection limit reached; closing a new connection");
             continue;
         };
-        spawn_connection(
-            &builder,
-            &graceful,
-            stream,
-            peer,
-            handler.clone(),
-            permit,
-            options.request_read_timeout,
-        );
+        spawn(stream, peer, permit);
     }
     // Connections already queued were opened before the signal: serve them too.
     while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
         if let Ok(permit) = connections.clone().try_acquire_owned() {
-            spawn_connection(
-                &builder,
-                &graceful,
-                stream,
-                peer,
-                handler.clone(),
-                permit,
-                options.request_read_timeout,
-            );
+            spawn(stream, peer, permit);
         }
     }
     drop(listener);
