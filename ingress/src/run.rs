@@ -20,6 +20,7 @@ use crate::token_bucket::TokenBucket;
 use crate::webhook::WebhookReader;
 use frontline_runtime::admin::{ReadinessCheck, serve_admin};
 use frontline_runtime::server::{MAX_HEADER_BYTES, ServeOptions, serve};
+use frontline_runtime::systemd;
 
 /// Why the ingress could not run.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +130,11 @@ pub async fn run(
         grace: Duration::from_secs(config.shutdown_grace_secs),
     };
     let handler = move |request| app.clone().handle(request);
+    systemd::ready("serving webhooks");
+    let shutdown = async move {
+        shutdown.await;
+        systemd::stopping();
+    };
     let finished = serve(listener, handler, options, shutdown).await;
     tracing::info!(
         finished_in_grace = finished,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream;
 use frontline_runtime::admin::{ReadinessCheck, serve_admin};
+use frontline_runtime::systemd;
 use frontline_shared::EventType;
 use frontline_shared::subject::{QUEUE_GROUP, RESOLVER_CONSUMER, ROUTER_CONSUMER, Subjects};
 use futures::FutureExt;
@@ -125,6 +126,7 @@ pub async fn run(
     let admin = spawn_admin(admin_listener, &metrics, &client, &readiness, stop.clone());
     let shutdown = async move {
         shutdown.await;
+        systemd::stopping();
         stop_tx.send_replace(true);
     };
     tokio::pin!(shutdown);
@@ -168,6 +170,7 @@ pub async fn run(
         set(&subscribed.subscribed);
     });
     tracing::info!(subjects = %format!("{} {}", subjects.pre_wildcard(), subjects.callback_wildcard()), queue_group = QUEUE_GROUP, "resolver started");
+    systemd::ready("serving pre-events and callbacks");
 
     let consumers = match credentials {
         Some(credentials) => {

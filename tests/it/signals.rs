@@ -403,3 +403,61 @@ fn a_password_in_nats_url_is_refused_and_never_printed() {
         }
     }
 }
+
+/// Under systemd (`Type=notify`, the shipped units) each binary says `READY=1` once it serves
+/// and `STOPPING=1` when SIGTERM starts its graceful stop, on the socket named by
+/// `NOTIFY_SOCKET`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_binaries_notify_systemd_when_ready_and_when_stopping() {
+    let nats = NatsServer::start();
+    let fake = FakeTwilio::start(twilio::ACCOUNT_SID, twilio::AUTH_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let next_message = || async {
+        let mut buffer = vec![0; 4096];
+        let length = tokio::time::timeout(WAIT, socket.recv(&mut buffer))
+            .await
+            .expect("a notification in time")
+            .unwrap();
+        String::from_utf8(buffer[..length].to_vec()).unwrap()
+    };
+    let notify = ("NOTIFY_SOCKET", socket_path.display().to_string());
+
+    let (port, admin_port) = (free_port(), free_port());
+    let mut env = ingress_env(&nats.url(), port, admin_port);
+    env.push(notify.clone());
+    let ingress = start("ingress", &env);
+    let ready_message = next_message().await;
+    assert!(
+        ready_message.lines().any(|line| line == "READY=1"),
+        "{ready_message}"
+    );
+    // READY=1 means serving: both listeners answer at once.
+    let admin = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    assert_eq!(admin_get(admin, "/livez").await.status, 200);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    ingress.signal("-TERM");
+    let stopping = next_message().await;
+    assert!(
+        stopping.lines().any(|line| line == "STOPPING=1"),
+        "{stopping}"
+    );
+    assert_eq!(ingress.wait(Duration::from_secs(30)), Some(0));
+
+    let mut env = resolver_env(&nats, &fake, free_port());
+    env.push(notify);
+    let resolver = start("resolver", &env);
+    let ready_message = next_message().await;
+    assert!(
+        ready_message.lines().any(|line| line == "READY=1"),
+        "{ready_message}"
+    );
+    resolver.signal("-TERM");
+    let stopping = next_message().await;
+    assert!(
+        stopping.lines().any(|line| line == "STOPPING=1"),
+        "{stopping}"
+    );
+    assert_eq!(resolver.wait(Duration::from_secs(30)), Some(0));
+}

@@ -21,4 +21,5 @@ pub mod nats;
 pub mod secret;
 pub mod server;
 pub mod signal;
+pub mod systemd;
 pub mod telemetry;
