@@ -5,6 +5,7 @@
 mod bad_input;
 mod callbacks;
 mod cluster;
+mod deploy;
 mod directory_kv;
 mod hostile;
 mod idempotency;
