@@ -248,6 +248,7 @@ fn promtool_accepts_the_rules_and_the_scrape_config() {
     for args in [
         ["check", "rules", "alerts.yml"],
         ["check", "config", "prometheus.yml"],
+        ["check", "config", "compose.yml"],
     ] {
         let output = Command::new("promtool")
             .args(args)
