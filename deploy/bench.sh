@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Builds release binaries, starts its own nats-server, resolver, ingress, a bare `hello` server
-# and the `minimal` hyper + HMAC + NATS pipeline on loopback, and measures in one go: closed-loop
-# maximum throughput (pre-events, post-events, hello, minimal; 64 connections, warm-up, median of
-# 3 runs), open-loop latency at 2,000 and 5,000 req/s, the CPU time each process spends per
-# request, pre-event throughput with one and with two resolvers, peak RSS of every process, and
-# the criterion micro-benchmarks. Writes BENCHMARKS.md. Takes about 6 minutes on 2 cores.
+# Measures the pipeline against its yardsticks, on Debian's nats-server and on the current
+# release, and writes BENCHMARKS.md (keeping its hand-written "## Analysis" section).
+#
+# On each server it starts, on loopback: nats-server, the ingress and a resolver (every feature
+# on at its defaults), `minimal full` (the least pipeline that does exactly the work SPEC.md
+# asks: headers, envelope, per-conversation subjects, dedupe id, answer cache, a durable
+# consumer, a responder that decodes the envelope) and `minimal serve` (the bare hyper + HMAC +
+# NATS pipeline). Then:
+# - pinned: the server side (nats-server, ingress, resolver, yardsticks) on core 0, the load
+#   generator on core 1; BENCH_ROUNDS (5) alternating rounds of closed-loop pre- and post-event
+#   runs against each of the three; median throughput and CPU µs per webhook by process;
+# - unpinned: the same with BENCH_UNPINNED_ROUNDS (3) rounds, every process free;
+# - open loop, unpinned: latency at 2,000 webhooks/s and at 80 % of the unpinned maximum;
+# - peak RSS of every process; then the criterion micro-benchmarks.
+# Takes about 14 minutes on 2 cores. BENCH_SERVERS=debian or =current runs one server only;
+# BENCH_MICRO=0 leaves out the micro-benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/common.sh
 ensure_nats_server
+ensure_current_nats_server
+command -v taskset >/dev/null 2>&1 || ensure_package taskset util-linux
 
-RUNS="${BENCH_RUNS:-3}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+UNPINNED_ROUNDS="${BENCH_UNPINNED_ROUNDS:-3}"
 SECONDS_PER_RUN="${BENCH_SECONDS:-5}"
+SERVERS="${BENCH_SERVERS:-debian current}"
 CONNECTIONS=64
 TOKEN="bench-token-$(date +%s)"
 PUBLIC_URL="https://hooks.example.com"
@@ -33,138 +47,207 @@ free_port() {
 }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 peak_rss_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# CPU time (user + system) a process has used so far, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Whether the admin listener on port $1 answers /readyz with 200.
+ready() {
+    local status
+    status=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3) 2>/dev/null || true)
+    [[ $status == *" 200 "* ]]
+}
+# Pins every thread of the processes to the given CPU list.
+pin() { local cpus=$1; shift; for pid in "$@"; do taskset -a -p -c "$cpus" "$pid" >/dev/null; done; }
 
 echo "building release binaries..."
 cargo build --release --locked --bins -q
-
-NATS_PORT=$(free_port); INGRESS_PORT=$(free_port); INGRESS_ADMIN=$(free_port)
-RESOLVER_ADMIN=$(free_port); RESOLVER2_ADMIN=$(free_port); HELLO_PORT=$(free_port)
-MINIMAL_PORT=$(free_port)
-nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$work/nats" -l "$work/nats.log" &
-NATS_PID=$!; pids+=("$NATS_PID")
-wait_port "$NATS_PORT"
-
-export NATS_URL="nats://127.0.0.1:$NATS_PORT" RUST_LOG=warn TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL
-RESOLVER_ADMIN_LISTEN="127.0.0.1:$RESOLVER_ADMIN" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
-    target/release/resolver &
-RESOLVER_PID=$!; pids+=("$RESOLVER_PID")
-INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="127.0.0.1:$INGRESS_ADMIN" \
-    STREAM_MAX_AGE=1h target/release/ingress &
-INGRESS_PID=$!; pids+=("$INGRESS_PID")
-target/release/hello "127.0.0.1:$HELLO_PORT" &
-HELLO_PID=$!; pids+=("$HELLO_PID")
-# The yardstick: the least a webhook-to-NATS pipeline can do, on the same server.
-target/release/minimal respond "$NATS_URL" &
-MINIMAL_RESPONDER_PID=$!; pids+=("$MINIMAL_RESPONDER_PID")
-target/release/minimal serve "127.0.0.1:$MINIMAL_PORT" "$NATS_URL" "$TOKEN" "$PUBLIC_URL" &
-MINIMAL_PID=$!; pids+=("$MINIMAL_PID")
-wait_port "$INGRESS_PORT"; wait_port "$HELLO_PORT"; wait_port "$RESOLVER_ADMIN"; wait_port "$MINIMAL_PORT"
-sleep 1
-
 loadgen() { target/release/loadgen --token "$TOKEN" --public-url "$PUBLIC_URL" "$@"; }
-closed() { loadgen --target "$1" --kind "$2" --connections "$CONNECTIONS" --warmup 2 --duration "$SECONDS_PER_RUN" --runs "$RUNS" --row "$3"; }
-opened() { loadgen --target "127.0.0.1:$INGRESS_PORT" --kind "$1" --rate "$2" --connections "$CONNECTIONS" --warmup 1 --duration "$SECONDS_PER_RUN" --row "$3"; }
 
-# CPU seconds (user + system) a process has used so far, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# One closed-loop run, then the CPU time each named process spent per answered request.
-cpu_row() {
-    local label=$1 target=$2 kind=$3 server=$4 responder=$5
+# One closed-loop run: appends a JSON line (the run, and the CPU ticks each process spent) to
+# $work/runs.jsonl.
+measure() {
+    local phase=$1 target=$2 kind=$3 server=$4 responder=$5 loadgen_cpus=$6
     local s0 r0 n0 out
     s0=$(ticks "$server"); r0=$(ticks "$responder"); n0=$(ticks "$NATS_PID")
-    out=$(loadgen --target "$target" --kind "$kind" --connections "$CONNECTIONS" --warmup 0 --duration "$SECONDS_PER_RUN" --json)
-    awk -v out="$out" -v hz="$(getconf CLK_TCK)" -v label="$label" -v kind="$kind" \
-        -v s="$(( $(ticks "$server") - s0 ))" -v r="$(( $(ticks "$responder") - r0 ))" -v n="$(( $(ticks "$NATS_PID") - n0 ))" '
-        BEGIN {
-            match(out, /"requests":[0-9]+/); requests = substr(out, RSTART + 11, RLENGTH - 11)
-            match(out, /"throughput":[0-9.]+/); rps = substr(out, RSTART + 13, RLENGTH - 13)
-            us = 1e6 / hz / requests
-            if (kind == "post") rcol = "–"; else rcol = sprintf("%.1f", r * us)
-            printf "| %s | %.0f | %.1f | %s | %.1f | %.1f |\n", label, rps, s * us, rcol, n * us, (s + (kind == "post" ? 0 : r) + n) * us
-        }'
+    out=$(taskset -c "$loadgen_cpus" target/release/loadgen --token "$TOKEN" --public-url "$PUBLIC_URL" \
+        --target "$target" --kind "$kind" --connections "$CONNECTIONS" --warmup 1 \
+        --duration "$SECONDS_PER_RUN" --json)
+    printf '{"server":"%s","phase":"%s","pipeline":"%s","run":%s,"ticks":{"server":%s,"responder":%s,"nats":%s}}\n' \
+        "$SERVER_LABEL" "$phase" "$PIPELINE_LABEL" "$out" \
+        "$(( $(ticks "$server") - s0 ))" "$(( $(ticks "$responder") - r0 ))" "$(( $(ticks "$NATS_PID") - n0 ))" \
+        >>"$work/runs.jsonl"
 }
 
-rows=()
-echo "closed loop: hello, pre, post, minimal pre and post"
-rows+=("$(closed "127.0.0.1:$HELLO_PORT" post "hello (HTTP ceiling)")")
-rows+=("$(closed "127.0.0.1:$INGRESS_PORT" pre "pre-events, 1 resolver")")
-rows+=("$(closed "127.0.0.1:$INGRESS_PORT" post "post-events")")
-rows+=("$(closed "127.0.0.1:$MINIMAL_PORT" pre "minimal pipeline, pre-events")")
-rows+=("$(closed "127.0.0.1:$MINIMAL_PORT" post "minimal pipeline, post-events")")
-echo "CPU time per request"
-cpu_rows=()
-cpu_rows+=("$(cpu_row "pre-events" "127.0.0.1:$INGRESS_PORT" pre "$INGRESS_PID" "$RESOLVER_PID")")
-cpu_rows+=("$(cpu_row "post-events" "127.0.0.1:$INGRESS_PORT" post "$INGRESS_PID" "$RESOLVER_PID")")
-cpu_rows+=("$(cpu_row "minimal pipeline, pre-events" "127.0.0.1:$MINIMAL_PORT" pre "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID")")
-cpu_rows+=("$(cpu_row "minimal pipeline, post-events" "127.0.0.1:$MINIMAL_PORT" post "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID")")
-# The runs above wrote gigabytes to the stream's files: let the kernel write them out first, so
-# the latency runs measure the pipeline rather than the page cache's writeback of earlier runs.
-sync
-echo "open loop: 2000 and 5000 req/s"
-for rate in 2000 5000; do
-    rows+=("$(opened pre "$rate" "pre-events")")
-    rows+=("$(opened post "$rate" "post-events")")
+# The rounds of one phase: each round runs pre then post on each pipeline in turn.
+rounds() {
+    local phase=$1 count=$2 loadgen_cpus=$3
+    for round in $(seq 1 "$count"); do
+        echo "  $phase round $round/$count"
+        for kind in pre post; do
+            PIPELINE_LABEL=pipeline measure "$phase" "127.0.0.1:$INGRESS_PORT" "$kind" "$INGRESS_PID" "$RESOLVER_PID" "$loadgen_cpus"
+            PIPELINE_LABEL=yardstick measure "$phase" "127.0.0.1:$FULL_PORT" "$kind" "$FULL_PID" "$FULL_RESPONDER_PID" "$loadgen_cpus"
+            PIPELINE_LABEL=minimal measure "$phase" "127.0.0.1:$MINIMAL_PORT" "$kind" "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID" "$loadgen_cpus"
+        done
+    done
+}
+
+# Everything on one nats-server binary.
+bench_server() {
+    local nats_bin=$1
+    SERVER_LABEL=$("$nats_bin" --version)
+    echo "== $SERVER_LABEL"
+    rm -rf "$work/nats"
+    NATS_PORT=$(free_port); INGRESS_PORT=$(free_port); INGRESS_ADMIN=$(free_port)
+    RESOLVER_ADMIN=$(free_port); MINIMAL_PORT=$(free_port); FULL_PORT=$(free_port)
+    "$nats_bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$work/nats" -l "$work/nats.log" &
+    NATS_PID=$!; pids+=("$NATS_PID")
+    wait_port "$NATS_PORT"
+    local nats_url="nats://127.0.0.1:$NATS_PORT"
+
+    # The pipeline, every feature at its defaults (the answer cache, dedupe, metrics, spans).
+    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
+        RESOLVER_ADMIN_LISTEN="127.0.0.1:$RESOLVER_ADMIN" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
+        target/release/resolver >"$work/resolver.log" 2>&1 &
+    RESOLVER_PID=$!; pids+=("$RESOLVER_PID")
+    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
+        INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="127.0.0.1:$INGRESS_ADMIN" \
+        STREAM_MAX_AGE=1h target/release/ingress >"$work/ingress.log" 2>&1 &
+    INGRESS_PID=$!; pids+=("$INGRESS_PID")
+    target/release/minimal respond "$nats_url" &
+    MINIMAL_RESPONDER_PID=$!; pids+=("$MINIMAL_RESPONDER_PID")
+    target/release/minimal serve "127.0.0.1:$MINIMAL_PORT" "$nats_url" "$TOKEN" "$PUBLIC_URL" &
+    MINIMAL_PID=$!; pids+=("$MINIMAL_PID")
+    target/release/minimal respond-full "$nats_url" &
+    FULL_RESPONDER_PID=$!; pids+=("$FULL_RESPONDER_PID")
+    target/release/minimal full "127.0.0.1:$FULL_PORT" "$nats_url" "$TOKEN" "$PUBLIC_URL" &
+    FULL_PID=$!; pids+=("$FULL_PID")
+    wait_port "$INGRESS_PORT"; wait_port "$RESOLVER_ADMIN"; wait_port "$MINIMAL_PORT"; wait_port "$FULL_PORT"
+    for _ in $(seq 1 50); do
+        ready "$INGRESS_ADMIN" && break
+        sleep 0.2
+    done
+    # The resolvers' durable consumer on the stream, as with Twilio credentials set (nobody
+    # pulls here: the yardstick's consumer is not pulled either).
+    target/release/minimal consumer "$nats_url" FRONTLINE_EVENTS frontline-resolver 'frontline.post.onParticipantAdded.>'
+    sleep 1
+    local server_side=("$NATS_PID" "$INGRESS_PID" "$RESOLVER_PID" "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID" "$FULL_PID" "$FULL_RESPONDER_PID")
+
+    pin 0 "${server_side[@]}"
+    rounds pinned "$ROUNDS" 1
+    pin 0,1 "${server_side[@]}"
+    rounds unpinned "$UNPINNED_ROUNDS" 0,1
+    # The closed-loop runs wrote gigabytes to the stream's files: let the kernel write them out
+    # first, so the latency runs measure the pipeline rather than the page cache's writeback.
+    sync
+    local max_pre max_post
+    read -r max_pre max_post < <(python3 - "$work/runs.jsonl" "$SERVER_LABEL" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+def median(kind):
+    return statistics.median(r["run"]["throughput"] for r in runs if r["server"] == sys.argv[2]
+        and r["phase"] == "unpinned" and r["pipeline"] == "pipeline" and r["run"]["kind"] == kind)
+print(int(median("pre")), int(median("post")))
+PY
+)
+    echo "  open loop"
+    for spec in "pre 2000" "post 2000" "pre $(( max_pre * 8 / 10 ))" "post $(( max_post * 8 / 10 ))"; do
+        set -- $spec
+        loadgen --target "127.0.0.1:$INGRESS_PORT" --kind "$1" --rate "$2" --connections "$CONNECTIONS" \
+            --warmup 1 --duration "$SECONDS_PER_RUN" --json |
+            sed "s/^/{\"server\":\"$SERVER_LABEL\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
+    done
+    printf '{"server":"%s","ingress":%s,"resolver":%s,"nats":%s,"yardstick":%s,"minimal":%s}\n' "$SERVER_LABEL" \
+        "$(peak_rss_mb "$INGRESS_PID")" "$(peak_rss_mb "$RESOLVER_PID")" "$(peak_rss_mb "$NATS_PID")" \
+        "$(peak_rss_mb "$FULL_PID")" "$(peak_rss_mb "$MINIMAL_PID")" >>"$work/rss.jsonl"
+    kill "${server_side[@]}"
+    wait "${server_side[@]}" 2>/dev/null || true
+    pids=()
+}
+
+: >"$work/runs.jsonl"; : >"$work/open.jsonl"; : >"$work/rss.jsonl"
+for server in $SERVERS; do
+    case $server in
+        debian) bench_server "$(command -v nats-server)" ;;
+        current) bench_server "$PWD/$NATS_CURRENT_BIN" ;;
+        *) echo "unknown server $server (debian, current)" >&2; exit 2 ;;
+    esac
 done
-RSS_INGRESS=$(peak_rss_mb "$INGRESS_PID"); RSS_RESOLVER=$(peak_rss_mb "$RESOLVER_PID")
-RSS_NATS=$(peak_rss_mb "$NATS_PID"); RSS_HELLO=$(peak_rss_mb "$HELLO_PID")
-RSS_MINIMAL=$(peak_rss_mb "$MINIMAL_PID")
 
-echo "closed loop: pre-events with two resolvers"
-RESOLVER_ADMIN_LISTEN="127.0.0.1:$RESOLVER2_ADMIN" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
-    target/release/resolver &
-pids+=("$!")
-wait_port "$RESOLVER2_ADMIN"; sleep 1
-rows+=("$(closed "127.0.0.1:$INGRESS_PORT" pre "pre-events, 2 resolvers")")
+micro="(skipped: BENCH_MICRO=0)"
+[ "${BENCH_MICRO:-1}" = 0 ] || { echo "criterion micro-benchmarks"; micro=$(cargo bench --locked -q -p frontline-ingress --bench hot_paths -- --warm-up-time 1 --measurement-time 3 2>/dev/null | awk '/time:/ { if ($1 == "time:") print prev, $0; else print $0 } { prev = $0 }' | sed -E 's/ +/ /g'); }
+cp "$work/runs.jsonl" "$work/open.jsonl" "$work/rss.jsonl" /tmp/ 2>/dev/null || true
 
-echo "criterion micro-benchmarks"
-micro=$(cargo bench --locked -q -p frontline-ingress --bench hot_paths -- --warm-up-time 1 --measurement-time 3 2>/dev/null | awk '/time:/ { if ($1 == "time:") print prev, $0; else print $0 } { prev = $0 }' | sed -E 's/ +/ /g')
-
-hello_rps=$(echo "${rows[0]}" | awk -F'|' '{print $4}')
-ratio() { awk -v a="$1" -v b="$hello_rps" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
-pre_rps=$(echo "${rows[1]}" | awk -F'|' '{print $4}')
-post_rps=$(echo "${rows[2]}" | awk -F'|' '{print $4}')
-minimal_pre_rps=$(echo "${rows[3]}" | awk -F'|' '{print $4}')
-minimal_post_rps=$(echo "${rows[4]}" | awk -F'|' '{print $4}')
-of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
-
-{
-    echo "# Benchmarks"
-    echo
-    echo "Written by \`deploy/bench.sh\` on $(date -u +%Y-%m-%d). Everything ran on this one machine over loopback:"
-    echo "the load generator, nats-server, the resolver(s), the ingress and \`hello\`."
-    echo
-    echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
-    echo "- $(rustc --version), $(nats-server --version)"
-    echo "- closed loop: $CONNECTIONS connections, 2 s warm-up, median of $RUNS runs of $SECONDS_PER_RUN s; open loop: $SECONDS_PER_RUN s, latency from each request's due time"
-    echo "- every request is a signed webhook with its own idempotency token (post-events are all stored)"
-    echo
-    echo "| traffic | mode | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |"
-    echo "|---|---|---|---|---|---|---|---|---|"
-    printf '%s\n' "${rows[@]}"
-    echo
-    echo "Throughput relative to \`hello\` in the same run: pre-events $(ratio "$pre_rps"), post-events $(ratio "$post_rps");"
-    echo "the minimal pipeline: pre-events $(ratio "$minimal_pre_rps"), post-events $(ratio "$minimal_post_rps")."
-    echo "The pipeline relative to the minimal one: pre-events $(of "$pre_rps" "$minimal_pre_rps"), post-events $(of "$post_rps" "$minimal_post_rps")."
-    echo
-    echo "CPU time per answered request, in microseconds (one closed-loop run of $SECONDS_PER_RUN s each; the"
-    echo "load generator's own time is not counted; \"responder\" is the resolver, or the minimal"
-    echo "pipeline's responder; post-events involve none):"
-    echo
-    echo "| traffic | req/s | ingress µs | responder µs | nats-server µs | total µs |"
-    echo "|---|---|---|---|---|---|"
-    printf '%s\n' "${cpu_rows[@]}"
-    echo
-    echo "Peak RSS (VmHWM) after the single-resolver runs: ingress ${RSS_INGRESS} MB, resolver ${RSS_RESOLVER} MB, nats-server ${RSS_NATS} MB, hello ${RSS_HELLO} MB, minimal ${RSS_MINIMAL} MB."
-    echo
-    echo "Micro-benchmarks (criterion, \`ingress/benches/hot_paths.rs\`):"
-    echo
-    echo '```'
-    echo "$micro"
-    echo '```'
-} > BENCHMARKS.md.new
+python3 - "$work" "$ROUNDS" "$UNPINNED_ROUNDS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$(getconf CLK_TCK)" \
+    "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)" \
+    "$(rustc --version)" "$micro" >BENCHMARKS.md.new <<'PY'
+import json, statistics, sys, datetime
+work, rounds, unpinned, seconds, connections, hz, machine, rustc, micro = sys.argv[1:]
+hz = int(hz)
+runs = [json.loads(l) for l in open(f"{work}/runs.jsonl")]
+opens = [json.loads(l) for l in open(f"{work}/open.jsonl")]
+rss = [json.loads(l) for l in open(f"{work}/rss.jsonl")]
+servers = list(dict.fromkeys(r["server"] for r in runs))
+NAMES = {"pipeline": "pipeline (ingress + resolver)", "yardstick": "yardstick (`minimal full`)", "minimal": "bare (`minimal serve`)"}
+out = []
+w = out.append
+w("# Benchmarks\n")
+w(f"Written by `deploy/bench.sh` on {datetime.date.today()}. Everything ran on this one machine over loopback.\n")
+w(f"- machine: {machine}; {rustc}")
+w(f"- closed loop: {connections} connections, 1 s warm-up, {seconds} s per run; rounds alternate pipeline, yardstick and bare, pre- then post-events")
+w(f"- pinned: nats-server, the ingress, the resolver and the yardsticks on core 0, the load generator on core 1; median of {rounds} rounds. Unpinned: every process free, median of {unpinned} rounds")
+w("- every request is a signed webhook with its own idempotency token (post-events are all stored); the pipeline runs with every feature at its defaults")
+w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered; the load generator is not counted\n")
+for server in servers:
+    w(f"## {server}\n")
+    for phase in ["pinned", "unpinned"]:
+        sel = [r for r in runs if r["server"] == server and r["phase"] == phase]
+        if not sel:
+            continue
+        w(f"### {phase.capitalize()}\n")
+        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × bare | server µs | responder µs | nats-server µs | total µs |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for kind in ["pre", "post"]:
+            med = {}
+            for pipeline in ["pipeline", "yardstick", "minimal"]:
+                rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
+                if rs:
+                    med[pipeline] = statistics.median(r["run"]["throughput"] for r in rs)
+            for pipeline in ["pipeline", "yardstick", "minimal"]:
+                rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
+                if not rs:
+                    continue
+                def us(key):
+                    return statistics.median(r["ticks"][key] * 1e6 / hz / r["run"]["requests"] for r in rs)
+                s, n = us("server"), us("nats")
+                resp = us("responder") if kind == "pre" else 0.0
+                runs_txt = " ".join(f"{r['run']['throughput']:.0f}" for r in rs)
+                ratio_y = f"{med[pipeline] / med['yardstick']:.2f}" if "yardstick" in med else "–"
+                ratio_b = f"{med[pipeline] / med['minimal']:.2f}" if "minimal" in med else "–"
+                resp_txt = f"{resp:.1f}" if kind == "pre" else "–"
+                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {s + resp + n:.1f} |")
+        w("")
+    sel = [o for o in opens if o["server"] == server]
+    if sel:
+        w("### Open loop (unpinned), the pipeline\n")
+        w("| traffic | rate req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for o in sel:
+            r = o["open"]
+            errors = sum(r["errors"].values())
+            rate = r["mode"].split()[2]
+            w(f"| {r['kind']} | {rate} | {r['throughput']:.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} | {errors} |")
+        w("")
+    for m in [m for m in rss if m["server"] == server]:
+        w(f"Peak RSS (VmHWM) after every run: ingress {m['ingress']} MB, resolver {m['resolver']} MB, nats-server {m['nats']} MB, yardstick {m['yardstick']} MB, bare {m['minimal']} MB.\n")
+w("## Micro-benchmarks\n")
+w("criterion, `ingress/benches/hot_paths.rs`:\n")
+w("```")
+w(micro)
+w("```")
+print("\n".join(out))
+PY
 # Keep the hand-written analysis below the generated part.
 if [ -f BENCHMARKS.md ] && grep -q '^## Analysis' BENCHMARKS.md; then
-    { echo; sed -n '/^## Analysis/,$p' BENCHMARKS.md; } >> BENCHMARKS.md.new
+    { echo; sed -n '/^## Analysis/,$p' BENCHMARKS.md; } >>BENCHMARKS.md.new
 fi
 mv BENCHMARKS.md.new BENCHMARKS.md
 cat BENCHMARKS.md

@@ -90,6 +90,7 @@ impl<B: Broker> WebhookHandler<B> {
         T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let span = tracing::info_span!(
+            target: telemetry::REQUEST_SPANS,
             "webhook",
             event_type = tracing::field::Empty,
             conversation_sid = tracing::field::Empty,

@@ -70,7 +70,7 @@ pub struct Context {
 /// Answers requests from `subscriber` until it ends (after the client is drained).
 pub async fn serve(client: Client, mut subscriber: Subscriber, context: Context) {
     while let Some(message) = subscriber.next().await {
-        let span = tracing::info_span!("callback", subject = %telemetry::cut(&message.subject), trace_id = tracing::field::Empty);
+        let span = tracing::info_span!(target: telemetry::REQUEST_SPANS, "callback", subject = %telemetry::cut(&message.subject), trace_id = tracing::field::Empty);
         continue_trace(&span, &message);
         handle(&client, message, &context).instrument(span).await;
     }

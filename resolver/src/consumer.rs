@@ -249,6 +249,7 @@ impl<J: Job> Consumer<J> {
     /// Handles one delivery and acknowledges it (or not) as its verdict says.
     async fn handle(&self, message: Message) {
         let span = tracing::info_span!(
+            target: telemetry::REQUEST_SPANS,
             "consumed",
             consumer = self.settings.name,
             trace_id = tracing::field::Empty

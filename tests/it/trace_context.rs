@@ -18,7 +18,6 @@ use frontline_tests::stack::{
 use frontline_tests::{WAIT, eventually, twilio};
 use http::Method;
 use http_body_util::{BodyExt, Full};
-use tracing_subscriber::EnvFilter;
 
 /// Log output kept in memory.
 #[derive(Clone, Default)]
@@ -80,9 +79,7 @@ async fn trace_context_flows_end_to_end_and_secrets_never_reach_the_logs() {
     let writer = captured.clone();
     let telemetry = telemetry::install(
         LogFormat::Text,
-        EnvFilter::new(
-            "debug,async_nats=warn,hyper=warn,hyper_util=warn,reqwest=warn,opentelemetry=warn,opentelemetry_sdk=warn",
-        ),
+        "debug,async_nats=warn,hyper=warn,hyper_util=warn,reqwest=warn,opentelemetry=warn,opentelemetry_sdk=warn",
         Some(&otlp_url),
         "frontline-test",
         false,

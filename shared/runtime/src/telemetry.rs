@@ -73,12 +73,14 @@ impl Drop for Telemetry {
 /// Installs the global subscriber (once, from `main`): `RUST_LOG` filters, logs to stdout,
 /// spans to `otlp_endpoint` when given.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, service: &'static str) -> Telemetry {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|directives| EnvFilter::try_new(directives).is_ok())
+        .unwrap_or_else(|| DEFAULT_FILTER.to_owned());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     install(
         format,
-        filter,
+        &directives,
         otlp_endpoint,
         service,
         ansi,
@@ -86,11 +88,18 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, service: &'static st
     )
 }
 
-/// Installs the global subscriber with an explicit filter and log writer (colours only when
-/// `ansi`).
+/// The target of the per-request spans (one per webhook, pre-event request, callback and
+/// stored event). The log layer takes them only when `directives` enable debug (they then
+/// prefix every line logged inside a request); the OpenTelemetry layer, when configured, always.
+/// At the default level, without export, no layer wants them, and a span that no layer wants
+/// is never built: its fields are neither formatted nor stored.
+pub const REQUEST_SPANS: &str = "frontline::request";
+
+/// Installs the global subscriber with explicit filter directives (`RUST_LOG` syntax) and log
+/// writer (colours only when `ansi`).
 pub fn install<W>(
     format: LogFormat,
-    filter: EnvFilter,
+    directives: &str,
     otlp_endpoint: Option<&str>,
     service: &'static str,
     ansi: bool,
@@ -99,18 +108,6 @@ pub fn install<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let logs = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_target(false)
-            .with_ansi(ansi)
-            .with_writer(writer)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_writer(writer)
-            .boxed(),
-    };
     let provider = otlp_endpoint.and_then(|endpoint| match otlp_provider(endpoint, service) {
         Ok(provider) => Some(provider),
         Err(err) => {
@@ -118,15 +115,52 @@ where
             None
         }
     });
-    let otel = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    let otel = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_filter(EnvFilter::new(directives))
+    });
     let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(log_layer(format, directives, ansi, writer))
         .with(otel)
         .try_init();
     Telemetry { provider }
+}
+
+/// The log layer: `directives` filter it, and it takes the per-request spans only when they
+/// enable debug.
+fn log_layer<W, S>(
+    format: LogFormat,
+    directives: &str,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn Layer<S> + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
+    let filter = EnvFilter::new(directives);
+    let spans_in_logs = filter
+        .max_level_hint()
+        .is_none_or(|level| level >= LevelFilter::DEBUG);
+    let filter = filter.and(filter_fn(move |metadata| {
+        spans_in_logs || !(metadata.is_span() && metadata.target() == REQUEST_SPANS)
+    }));
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+    }
 }
 
 /// An OTLP/HTTP (protobuf) exporter to `endpoint` (the collector's base URL, as in
@@ -266,6 +300,28 @@ mod tests {
         let cut_wide = cut(&wide);
         assert!(cut_wide.len() <= MAX_LOGGED_VALUE && cut_wide.len() >= MAX_LOGGED_VALUE - 1);
         assert!(wide.starts_with(cut_wide));
+    }
+
+    /// Whether a per-request span is built under a subscriber with the log layer alone.
+    fn request_span_built(directives: &str) -> bool {
+        let subscriber = tracing_subscriber::registry().with(log_layer(
+            LogFormat::Text,
+            directives,
+            false,
+            std::io::sink,
+        ));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(target: REQUEST_SPANS, "webhook", event_type = "onConversationAdd");
+            !span.is_disabled()
+        })
+    }
+
+    #[test]
+    fn request_spans_cost_nothing_unless_the_logs_want_debug() {
+        assert!(!request_span_built(DEFAULT_FILTER));
+        assert!(!request_span_built("warn"));
+        assert!(request_span_built("debug"));
+        assert!(request_span_built("info,frontline_ingress=debug"));
     }
 
     #[test]

@@ -1,12 +1,26 @@
-//! `minimal`: the least a webhook-to-NATS pipeline can do, as a yardstick for the ingress in
-//! benchmarks. Hyper, the HMAC-SHA1 check of the form body (the ingress's own
-//! `SignatureVerifier`), then either a NATS request to a responder that answers `{}`
-//! (pre-events) or a JetStream publish awaited for its PubAck (post-events). No metrics, no
-//! tracing, no envelope, no answer cache, no limits.
+//! `minimal`: yardsticks for the ingress in benchmarks, on the same stack (hyper, the ingress's
+//! own `SignatureVerifier`, async-nats).
+//!
+//! - `serve` / `respond`: the least a webhook-to-NATS pipeline can do. The HMAC-SHA1 check of
+//!   the form body, then either a NATS request to a responder that answers `{}` (pre-events) or
+//!   a JetStream publish awaited for its PubAck (post-events). No headers, no envelope, no
+//!   answer cache.
+//! - `full` / `respond-full`: the least pipeline that does exactly the work SPEC.md asks of the
+//!   product, and nothing else (no metrics, no tracing, no limits, no rules), written plainly.
+//!   Every message gets the four headers (`Twilio-Event-Type`, `Twilio-Account-Sid`,
+//!   `Twilio-Conversation-Sid`, `traceparent`) and the JSON envelope, on a per-conversation
+//!   subject. A post-event also gets `Nats-Msg-Id` (a digest of the signed parameters), into a
+//!   stream with a durable consumer. A pre-event also gets `Frontline-Deadline`, its responder
+//!   decodes the envelope, and the answer is written to a KV bucket (the answer cache).
+//! - `consumer`: creates a durable pull consumer (nobody pulls), so that a stream keeps the
+//!   bookkeeping of the pipeline's `frontline-resolver` consumer.
 //!
 //! ```text
 //! minimal serve 127.0.0.1:8098 nats://127.0.0.1:4222 TOKEN https://hooks.example.com
 //! minimal respond nats://127.0.0.1:4222
+//! minimal full 127.0.0.1:8099 nats://127.0.0.1:4222 TOKEN https://hooks.example.com
+//! minimal respond-full nats://127.0.0.1:4222
+//! minimal consumer nats://127.0.0.1:4222 FRONTLINE_EVENTS frontline-resolver 'frontline.post.onParticipantAdded.>'
 //! ```
 
 use std::convert::Infallible;
@@ -34,9 +48,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.get(1).map(String::as_str) {
         Some("serve") if args.len() == 6 => serve(&args[2], &args[3], &args[4], &args[5]).await,
         Some("respond") if args.len() == 3 => respond(&args[2]).await,
-        _ => Err(
-            "usage: minimal serve ADDR NATS_URL TOKEN PUBLIC_URL | minimal respond NATS_URL".into(),
-        ),
+        Some("full") if args.len() == 6 => full::serve(&args[2], &args[3], &args[4], &args[5]).await,
+        Some("respond-full") if args.len() == 3 => full::respond(&args[2]).await,
+        Some("consumer") if args.len() == 6 => {
+            full::consumer(&args[2], &args[3], &args[4], &args[5]).await
+        }
+        _ => Err("usage: minimal serve|full ADDR NATS_URL TOKEN PUBLIC_URL | minimal respond|respond-full NATS_URL | minimal consumer NATS_URL STREAM NAME FILTER".into()),
     }
 }
 
@@ -143,5 +160,275 @@ async fn handle(
             Err(_) => false,
         };
         status(if stored { 200 } else { 503 })
+    }
+}
+
+/// The yardstick that does the product's required work, and only that.
+mod full {
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use async_nats::jetstream::{self, consumer, stream};
+    use bytes::Bytes;
+    use frontline_ingress::signature::SignatureVerifier;
+    use futures::StreamExt;
+    use http_body_util::{BodyExt, Full};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use rand::Rng;
+    use serde::Serialize;
+    use sha2::{Digest, Sha256};
+
+    use super::{PRE_EVENTS, status};
+
+    const STREAM: &str = "BENCH_EVENTS";
+    const CACHE: &str = "BENCH_ANSWERS";
+    const PRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+    struct State {
+        nats: async_nats::Client,
+        jetstream: jetstream::Context,
+        verifier: SignatureVerifier,
+    }
+
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        event_type: &'a str,
+        account_sid: Option<&'a str>,
+        received_at: String,
+        idempotency_token: Option<&'a str>,
+        params: BTreeMap<&'a str, &'a str>,
+    }
+
+    /// A subject token: the value when it is `[A-Za-z0-9_-]{1,64}`, else `_`.
+    fn token(value: Option<&str>) -> &str {
+        match value {
+            Some(v)
+                if !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                v
+            }
+            _ => "_",
+        }
+    }
+
+    pub async fn serve(
+        addr: &str,
+        nats_url: &str,
+        token: &str,
+        public_url: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let nats = async_nats::connect(nats_url).await?;
+        let jetstream = jetstream::new(nats.clone());
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: STREAM.into(),
+                subjects: vec!["bench.post.>".into()],
+                storage: stream::StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                max_age: Duration::from_secs(3600),
+                ..Default::default()
+            })
+            .await?;
+        // The answer cache: a KV bucket in memory, bounded by age and size, oldest out first.
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{CACHE}"),
+                subjects: vec![format!("$KV.{CACHE}.>")],
+                storage: stream::StorageType::Memory,
+                max_messages_per_subject: 1,
+                max_age: Duration::from_secs(300),
+                max_bytes: 64 * 1024 * 1024,
+                discard: stream::DiscardPolicy::Old,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await?;
+        consumer(
+            nats_url,
+            STREAM,
+            "bench-resolver",
+            "bench.post.onParticipantAdded.>",
+        )
+        .await?;
+        let state = Arc::new(State {
+            nats,
+            jetstream,
+            verifier: SignatureVerifier::new(token.parse()?, public_url.parse()?),
+        });
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    /// Creates a durable pull consumer on `stream` for `filter`, with explicit acks.
+    pub async fn consumer(
+        nats_url: &str,
+        stream: &str,
+        name: &str,
+        filter: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let nats = async_nats::connect(nats_url).await?;
+        let stream = jetstream::new(nats).get_stream(stream).await?;
+        stream
+            .get_or_create_consumer(
+                name,
+                consumer::pull::Config {
+                    durable_name: Some(name.to_owned()),
+                    filter_subject: filter.to_owned(),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn respond(nats_url: &str) -> Result<(), Box<dyn std::error::Error>> {
+        let client = async_nats::connect(nats_url).await?;
+        let mut requests = client
+            .queue_subscribe("bench.pre.>", "bench".to_owned())
+            .await?;
+        while let Some(message) = requests.next().await {
+            let Some(reply) = message.reply else {
+                continue;
+            };
+            let answer =
+                match serde_json::from_slice::<frontline_shared::Envelope>(&message.payload) {
+                    Ok(_) => Bytes::from_static(b"{}"),
+                    Err(_) => Bytes::from_static(b"{\"error\":\"bad envelope\"}"),
+                };
+            client.publish(reply, answer).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        state: &State,
+        request: http::Request<hyper::body::Incoming>,
+    ) -> http::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+            return status(400);
+        };
+        let params: Vec<_> = form_urlencoded::parse(&body).collect();
+        let signed: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        if state
+            .verifier
+            .verify(parts.uri.path(), &signed, header("x-twilio-signature"))
+            .is_err()
+        {
+            return status(403);
+        }
+        let param = |name: &str| signed.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let event = param("EventType").unwrap_or("unknown");
+        let account = param("AccountSid");
+        let conversation = param("ConversationSid");
+        let idempotency_token = header("i-twilio-idempotency-token");
+
+        let (trace_id, span_id): (u128, u64) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_range(1..=u128::MAX),
+                rng.random_range(1..=u64::MAX),
+            )
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Twilio-Event-Type", event);
+        if let Some(account) = account {
+            headers.insert("Twilio-Account-Sid", account);
+        }
+        if let Some(conversation) = conversation {
+            headers.insert("Twilio-Conversation-Sid", conversation);
+        }
+        headers.insert(
+            "traceparent",
+            format!("00-{trace_id:032x}-{span_id:016x}-01").as_str(),
+        );
+        let envelope = Envelope {
+            event_type: event,
+            account_sid: account,
+            received_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            idempotency_token,
+            params: signed.iter().copied().collect(),
+        };
+        let payload = Bytes::from(serde_json::to_vec(&envelope).expect("serialisable"));
+        // What Twilio signed, without RetryCount: a retry gets the same digest.
+        let mut sorted: Vec<(&str, &str)> = signed
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "RetryCount")
+            .collect();
+        sorted.sort_unstable();
+        let mut digest = Sha256::new();
+        digest.update(event.as_bytes());
+        for (name, value) in sorted {
+            digest.update([0]);
+            digest.update(name.as_bytes());
+            digest.update([0]);
+            digest.update(value.as_bytes());
+        }
+        let digest = hex::encode(digest.finalize());
+
+        if PRE_EVENTS.contains(&event) {
+            let deadline = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+                + PRE_TIMEOUT.as_millis() as u64;
+            headers.insert("Frontline-Deadline", deadline.to_string().as_str());
+            let subject = format!("bench.pre.{}.{}", token(Some(event)), token(conversation));
+            let request = async_nats::Request::new()
+                .headers(headers)
+                .payload(payload)
+                .timeout(Some(PRE_TIMEOUT));
+            match state.nats.send_request(subject, request).await {
+                Ok(reply) => {
+                    let mut cached = b"200 ".to_vec();
+                    cached.extend_from_slice(&reply.payload);
+                    let _ = state
+                        .nats
+                        .publish(format!("$KV.{CACHE}.{digest}"), Bytes::from(cached))
+                        .await;
+                    http::Response::new(Full::new(reply.payload))
+                }
+                Err(_) => status(200),
+            }
+        } else {
+            headers.insert("Nats-Msg-Id", digest.as_str());
+            let subject = format!("bench.post.{}.{}", token(Some(event)), token(conversation));
+            let published = state
+                .jetstream
+                .publish_with_headers(subject, headers, payload)
+                .await;
+            let stored = match published {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            };
+            status(if stored { 200 } else { 503 })
+        }
     }
 }
