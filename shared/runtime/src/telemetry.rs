@@ -115,16 +115,38 @@ where
             None
         }
     });
-    let otel = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service))
-            .with_filter(EnvFilter::new(directives))
-    });
-    let _ = tracing_subscriber::registry()
-        .with(log_layer(format, directives, ansi, writer))
-        .with(otel)
-        .try_init();
+    let tracer = provider.as_ref().map(|provider| provider.tracer(service));
+    let _ = subscriber(format, directives, tracer, ansi, writer).try_init();
     Telemetry { provider }
+}
+
+/// The subscriber: the log layer, and the OpenTelemetry layer when there is a `tracer`.
+fn subscriber<W>(
+    format: LogFormat,
+    directives: &str,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    // Two shapes rather than an `Option` layer: an absent `Option` layer counts as one that
+    // wants every span, so every per-request span would be built for nobody.
+    match tracer {
+        Some(tracer) => Box::new(
+            tracing_subscriber::registry()
+                .with(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        .with_filter(EnvFilter::new(directives)),
+                )
+                .with(log_layer(format, directives, ansi, writer)),
+        ),
+        None => Box::new(
+            tracing_subscriber::registry().with(log_layer(format, directives, ansi, writer)),
+        ),
+    }
 }
 
 /// The log layer: `directives` filter it, and it takes the per-request spans only when they
@@ -139,14 +161,18 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
+    use tracing_subscriber::filter::LevelFilter;
     let filter = EnvFilter::new(directives);
     let spans_in_logs = filter
         .max_level_hint()
         .is_none_or(|level| level >= LevelFilter::DEBUG);
-    let filter = filter.and(filter_fn(move |metadata| {
-        spans_in_logs || !(metadata.is_span() && metadata.target() == REQUEST_SPANS)
-    }));
+    // A directive, not a predicate: the filter then decides once per call site, and a span
+    // or event it turns off costs nothing at run time.
+    let filter = if spans_in_logs {
+        filter
+    } else {
+        EnvFilter::new(format!("{directives},{REQUEST_SPANS}=off"))
+    };
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_target(false)
@@ -211,6 +237,10 @@ pub fn cut(value: &str) -> &str {
 /// exported, else a new span id under the same trace (or a new trace when `incoming` is absent
 /// or invalid).
 pub fn continue_trace(span: &tracing::Span, incoming: Option<&str>) -> String {
+    // A span no layer wants (the default, without export) has no context to join or record.
+    if span.is_disabled() {
+        return child_traceparent(incoming);
+    }
     if let Some(remote) = incoming.and_then(remote_context) {
         let _ = span.set_parent(remote);
     }
@@ -304,12 +334,7 @@ mod tests {
 
     /// Whether a per-request span is built under a subscriber with the log layer alone.
     fn request_span_built(directives: &str) -> bool {
-        let subscriber = tracing_subscriber::registry().with(log_layer(
-            LogFormat::Text,
-            directives,
-            false,
-            std::io::sink,
-        ));
+        let subscriber = subscriber(LogFormat::Text, directives, None, false, std::io::sink);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(target: REQUEST_SPANS, "webhook", event_type = "onConversationAdd");
             !span.is_disabled()
