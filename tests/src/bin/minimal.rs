@@ -192,6 +192,44 @@ mod full {
         nats: async_nats::Client,
         jetstream: jetstream::Context,
         verifier: SignatureVerifier,
+        without: Without,
+    }
+
+    /// Parts of the contract left out, to measure what each costs (`FULL_WITHOUT`, a
+    /// comma-separated list of: event-type, account-sid, conversation-sid, traceparent,
+    /// msg-id, deadline, envelope, cache).
+    #[derive(Default)]
+    struct Without {
+        event_type: bool,
+        account_sid: bool,
+        conversation_sid: bool,
+        traceparent: bool,
+        msg_id: bool,
+        deadline: bool,
+        envelope: bool,
+        cache: bool,
+    }
+
+    impl Without {
+        fn from_env() -> Result<Without, String> {
+            let mut without = Without::default();
+            let list = std::env::var("FULL_WITHOUT").unwrap_or_default();
+            for part in list.split(',').filter(|p| !p.is_empty()) {
+                let flag = match part {
+                    "event-type" => &mut without.event_type,
+                    "account-sid" => &mut without.account_sid,
+                    "conversation-sid" => &mut without.conversation_sid,
+                    "traceparent" => &mut without.traceparent,
+                    "msg-id" => &mut without.msg_id,
+                    "deadline" => &mut without.deadline,
+                    "envelope" => &mut without.envelope,
+                    "cache" => &mut without.cache,
+                    other => return Err(format!("FULL_WITHOUT: unknown part {other}")),
+                };
+                *flag = true;
+            }
+            Ok(without)
+        }
     }
 
     #[derive(Serialize)]
@@ -229,7 +267,7 @@ mod full {
         jetstream
             .get_or_create_stream(stream::Config {
                 name: STREAM.into(),
-                subjects: vec!["bench.post.>".into()],
+                subjects: vec!["yard.post.>".into()],
                 storage: stream::StorageType::File,
                 duplicate_window: Duration::from_secs(120),
                 max_age: Duration::from_secs(3600),
@@ -255,14 +293,15 @@ mod full {
         consumer(
             nats_url,
             STREAM,
-            "bench-resolver",
-            "bench.post.onParticipantAdded.>",
+            "yard-resolver",
+            "yard.post.onParticipantAdded.>",
         )
         .await?;
         let state = Arc::new(State {
             nats,
             jetstream,
             verifier: SignatureVerifier::new(token.parse()?, public_url.parse()?),
+            without: Without::from_env()?,
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         loop {
@@ -307,7 +346,7 @@ mod full {
     pub async fn respond(nats_url: &str) -> Result<(), Box<dyn std::error::Error>> {
         let client = async_nats::connect(nats_url).await?;
         let mut requests = client
-            .queue_subscribe("bench.pre.>", "bench".to_owned())
+            .queue_subscribe("yard.pre.>", "bench".to_owned())
             .await?;
         while let Some(message) = requests.next().await {
             let Some(reply) = message.reply else {
@@ -357,27 +396,86 @@ mod full {
                 rng.random_range(1..=u64::MAX),
             )
         };
+        let without = &state.without;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Twilio-Event-Type", event);
-        if let Some(account) = account {
+        if !without.event_type {
+            headers.insert("Twilio-Event-Type", event);
+        }
+        if let Some(account) = account.filter(|_| !without.account_sid) {
             headers.insert("Twilio-Account-Sid", account);
         }
-        if let Some(conversation) = conversation {
+        if let Some(conversation) = conversation.filter(|_| !without.conversation_sid) {
             headers.insert("Twilio-Conversation-Sid", conversation);
         }
-        headers.insert(
-            "traceparent",
-            format!("00-{trace_id:032x}-{span_id:016x}-01").as_str(),
-        );
-        let envelope = Envelope {
-            event_type: event,
-            account_sid: account,
-            received_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            idempotency_token,
-            params: signed.iter().copied().collect(),
+        if !without.traceparent {
+            headers.insert(
+                "traceparent",
+                format!("00-{trace_id:032x}-{span_id:016x}-01").as_str(),
+            );
+        }
+        let payload = if without.envelope {
+            body.clone()
+        } else {
+            let envelope = Envelope {
+                event_type: event,
+                account_sid: account,
+                received_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                idempotency_token,
+                params: signed.iter().copied().collect(),
+            };
+            Bytes::from(serde_json::to_vec(&envelope).expect("serialisable"))
         };
-        let payload = Bytes::from(serde_json::to_vec(&envelope).expect("serialisable"));
+        let pre = PRE_EVENTS.contains(&event);
+        let needs_digest = if pre { !without.cache } else { !without.msg_id };
         // What Twilio signed, without RetryCount: a retry gets the same digest.
+        let digest = needs_digest.then(|| digest(event, &signed));
+
+        if pre {
+            if !without.deadline {
+                let deadline = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64)
+                    + PRE_TIMEOUT.as_millis() as u64;
+                headers.insert("Frontline-Deadline", deadline.to_string().as_str());
+            }
+            let subject = format!("yard.pre.{}.{}", token(Some(event)), token(conversation));
+            let request = async_nats::Request::new()
+                .headers(headers)
+                .payload(payload)
+                .timeout(Some(PRE_TIMEOUT));
+            match state.nats.send_request(subject, request).await {
+                Ok(reply) => {
+                    if let Some(digest) = digest {
+                        let mut cached = b"200 ".to_vec();
+                        cached.extend_from_slice(&reply.payload);
+                        let _ = state
+                            .nats
+                            .publish(format!("$KV.{CACHE}.{digest}"), Bytes::from(cached))
+                            .await;
+                    }
+                    http::Response::new(Full::new(reply.payload))
+                }
+                Err(_) => status(200),
+            }
+        } else {
+            if let Some(digest) = &digest {
+                headers.insert("Nats-Msg-Id", digest.as_str());
+            }
+            let subject = format!("yard.post.{}.{}", token(Some(event)), token(conversation));
+            let published = state
+                .jetstream
+                .publish_with_headers(subject, headers, payload)
+                .await;
+            let stored = match published {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            };
+            status(if stored { 200 } else { 503 })
+        }
+    }
+
+    /// The digest of what Twilio signed, without RetryCount (a retry gets the same one).
+    fn digest(event: &str, signed: &[(&str, &str)]) -> String {
         let mut sorted: Vec<(&str, &str)> = signed
             .iter()
             .copied()
@@ -392,43 +490,6 @@ mod full {
             digest.update([0]);
             digest.update(value.as_bytes());
         }
-        let digest = hex::encode(digest.finalize());
-
-        if PRE_EVENTS.contains(&event) {
-            let deadline = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64)
-                + PRE_TIMEOUT.as_millis() as u64;
-            headers.insert("Frontline-Deadline", deadline.to_string().as_str());
-            let subject = format!("bench.pre.{}.{}", token(Some(event)), token(conversation));
-            let request = async_nats::Request::new()
-                .headers(headers)
-                .payload(payload)
-                .timeout(Some(PRE_TIMEOUT));
-            match state.nats.send_request(subject, request).await {
-                Ok(reply) => {
-                    let mut cached = b"200 ".to_vec();
-                    cached.extend_from_slice(&reply.payload);
-                    let _ = state
-                        .nats
-                        .publish(format!("$KV.{CACHE}.{digest}"), Bytes::from(cached))
-                        .await;
-                    http::Response::new(Full::new(reply.payload))
-                }
-                Err(_) => status(200),
-            }
-        } else {
-            headers.insert("Nats-Msg-Id", digest.as_str());
-            let subject = format!("bench.post.{}.{}", token(Some(event)), token(conversation));
-            let published = state
-                .jetstream
-                .publish_with_headers(subject, headers, payload)
-                .await;
-            let stored = match published {
-                Ok(ack) => ack.await.is_ok(),
-                Err(_) => false,
-            };
-            status(if stored { 200 } else { 503 })
-        }
+        hex::encode(digest.finalize())
     }
 }
