@@ -161,6 +161,8 @@ pub struct NatsBroker {
     /// Signalled when a publish finds no stream (deleted, or a server that lost its store).
     stream_missing: Arc<Notify>,
     cache: AnswerCache,
+    /// How long one try waits for its PubAck (the JetStream context's own timeout).
+    publish_timeout: Duration,
     budget: Duration,
     metrics: IngressMetrics,
 }
@@ -184,6 +186,7 @@ impl NatsBroker {
             jetstream,
             stream_name,
             stream_missing: Arc::default(),
+            publish_timeout,
             budget,
             metrics,
         }
@@ -200,12 +203,17 @@ impl NatsBroker {
         if !self.connected() {
             return Err(PublishError::Disconnected);
         }
-        let attempt = async {
-            let ack = self
-                .jetstream
-                .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
-                .await
-                .map_err(|err| PublishError::Unavailable(err.to_string()))?;
+        // Sending is bounded by the deadline (it only waits when the client's queue is full).
+        let sent = self.jetstream.publish_with_headers(
+            subject.clone(),
+            headers.clone(),
+            payload.clone(),
+        );
+        let ack = tokio::time::timeout_at(deadline.into(), sent)
+            .await
+            .map_err(|_| PublishError::TimedOut)?
+            .map_err(|err| PublishError::Unavailable(err.to_string()))?;
+        let acknowledged = async {
             match ack.await {
                 Ok(ack) if ack.duplicate => Ok(Stored::Duplicate),
                 Ok(_) => Ok(Stored::New),
@@ -220,9 +228,15 @@ impl NatsBroker {
                 }),
             }
         };
-        tokio::time::timeout_at(deadline.into(), attempt)
-            .await
-            .unwrap_or(Err(PublishError::TimedOut))
+        // The PubAck wait has the context's own timeout (`publish_timeout`); a second timer is
+        // set only when the budget ends sooner.
+        if deadline.saturating_duration_since(Instant::now()) >= self.publish_timeout {
+            acknowledged.await
+        } else {
+            tokio::time::timeout_at(deadline.into(), acknowledged)
+                .await
+                .unwrap_or(Err(PublishError::TimedOut))
+        }
     }
 
     /// Keeps the stream created and up to date: at start, after every reconnection, and when a
