@@ -195,7 +195,7 @@ w(f"- machine: {machine}; {rustc}")
 w(f"- closed loop: {connections} connections, 1 s warm-up, {seconds} s per run; rounds alternate pipeline, yardstick and bare, pre- then post-events")
 w(f"- pinned: nats-server, the ingress, the resolver and the yardsticks on core 0, the load generator on core 1; median of {rounds} rounds. Unpinned: every process free, median of {unpinned} rounds")
 w("- every request is a signed webhook with its own idempotency token (post-events are all stored); the pipeline runs with every feature at its defaults")
-w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered; the load generator is not counted\n")
+w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered (medians over the rounds; 10 ms ticks); the load generator is not counted. \"× yardstick, by CPU\" is the yardstick's total CPU per webhook over this pipeline's: pinned, throughput is that ratio when nothing else varies\n")
 for server in servers:
     w(f"## {server}\n")
     for phase in ["pinned", "unpinned"]:
@@ -203,14 +203,18 @@ for server in servers:
         if not sel:
             continue
         w(f"### {phase.capitalize()}\n")
-        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × bare | server µs | responder µs | nats-server µs | total µs |")
-        w("|---|---|---|---|---|---|---|---|---|---|")
+        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × bare | server µs | responder µs | nats-server µs | total µs | × yardstick, by CPU |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
         for kind in ["pre", "post"]:
             med = {}
+            total = {}
             for pipeline in ["pipeline", "yardstick", "minimal"]:
                 rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
                 if rs:
                     med[pipeline] = statistics.median(r["run"]["throughput"] for r in rs)
+                    keys = ["server", "nats"] + (["responder"] if kind == "pre" else [])
+                    total[pipeline] = statistics.median(
+                        sum(r["ticks"][k] for k in keys) * 1e6 / hz / r["run"]["requests"] for r in rs)
             for pipeline in ["pipeline", "yardstick", "minimal"]:
                 rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
                 if not rs:
@@ -223,7 +227,8 @@ for server in servers:
                 ratio_y = f"{med[pipeline] / med['yardstick']:.2f}" if "yardstick" in med else "–"
                 ratio_b = f"{med[pipeline] / med['minimal']:.2f}" if "minimal" in med else "–"
                 resp_txt = f"{resp:.1f}" if kind == "pre" else "–"
-                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {s + resp + n:.1f} |")
+                cpu_y = f"{total['yardstick'] / total[pipeline]:.2f}" if "yardstick" in total else "–"
+                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {total[pipeline]:.1f} | {cpu_y} |")
         w("")
     sel = [o for o in opens if o["server"] == server]
     if sel:
