@@ -38,10 +38,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Below the kernel's ephemeral range (32768 and up by default), so no client socket of the
+# load generator can hold a port a server is about to bind.
 free_port() {
     local port
     while :; do
-        port=$(( (RANDOM % 20000) + 30000 ))
+        port=$(( (RANDOM % 12000) + 20000 ))
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
     done
 }
