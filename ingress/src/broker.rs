@@ -204,11 +204,9 @@ impl NatsBroker {
             return Err(PublishError::Disconnected);
         }
         // Sending is bounded by the deadline (it only waits when the client's queue is full).
-        let sent = self.jetstream.publish_with_headers(
-            subject.clone(),
-            headers.clone(),
-            payload.clone(),
-        );
+        let sent =
+            self.jetstream
+                .publish_with_headers(subject.clone(), headers.clone(), payload.clone());
         let ack = tokio::time::timeout_at(deadline.into(), sent)
             .await
             .map_err(|_| PublishError::TimedOut)?
