@@ -62,7 +62,8 @@ pin() { local cpus=$1; shift; for pid in "$@"; do taskset -a -p -c "$cpus" "$pid
 
 echo "building release binaries..."
 cargo build --release --locked --bins -q
-loadgen() { target/release/loadgen --token "$TOKEN" --public-url "$PUBLIC_URL" "$@"; }
+# The load generator on the given CPUs, signing with the bench's token.
+loadgen_on() { local cpus=$1; shift; taskset -c "$cpus" target/release/loadgen --token "$TOKEN" --public-url "$PUBLIC_URL" "$@"; }
 
 # One closed-loop run: appends a JSON line (the run, and the CPU ticks each process spent) to
 # $work/runs.jsonl.
@@ -70,7 +71,7 @@ measure() {
     local phase=$1 target=$2 kind=$3 server=$4 responder=$5 loadgen_cpus=$6
     local s0 r0 n0 out
     s0=$(ticks "$server"); r0=$(ticks "$responder"); n0=$(ticks "$NATS_PID")
-    out=$(taskset -c "$loadgen_cpus" target/release/loadgen --token "$TOKEN" --public-url "$PUBLIC_URL" \
+    out=$(loadgen_on "$loadgen_cpus" \
         --target "$target" --kind "$kind" --connections "$CONNECTIONS" --warmup 1 \
         --duration "$SECONDS_PER_RUN" --json)
     printf '{"server":"%s","phase":"%s","pipeline":"%s","run":%s,"ticks":{"server":%s,"responder":%s,"nats":%s}}\n' \
@@ -153,7 +154,7 @@ PY
     echo "  open loop"
     for spec in "pre 2000" "post 2000" "pre $(( max_pre * 8 / 10 ))" "post $(( max_post * 8 / 10 ))"; do
         set -- $spec
-        loadgen --target "127.0.0.1:$INGRESS_PORT" --kind "$1" --rate "$2" --connections "$CONNECTIONS" \
+        loadgen_on 0,1 --target "127.0.0.1:$INGRESS_PORT" --kind "$1" --rate "$2" --connections "$CONNECTIONS" \
             --warmup 1 --duration "$SECONDS_PER_RUN" --json |
             sed "s/^/{\"server\":\"$SERVER_LABEL\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
     done

@@ -64,8 +64,18 @@ fn yaml_documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// What a binary's `--help` says it reads: each variable with its default, if any.
+/// What a binary's `--help` says it reads: each variable with its default, if any (read once
+/// per binary and test process).
 fn variables(name: &str) -> BTreeMap<String, Option<String>> {
+    static READ: std::sync::Mutex<BTreeMap<String, BTreeMap<String, Option<String>>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut read = READ.lock().unwrap();
+    read.entry(name.to_owned())
+        .or_insert_with(|| help_variables(name))
+        .clone()
+}
+
+fn help_variables(name: &str) -> BTreeMap<String, Option<String>> {
     let output = run(Command::new(binary(name)).arg("--help").env_clear());
     let help = String::from_utf8(output.stdout).unwrap();
     let mut variables = BTreeMap::new();

@@ -461,3 +461,17 @@ async fn both_binaries_notify_systemd_when_ready_and_when_stopping() {
     );
     assert_eq!(resolver.wait(Duration::from_secs(30)), Some(0));
 }
+
+/// A `NOTIFY_SOCKET` that nothing listens on is logged, never fatal: the ingress serves and
+/// stops cleanly all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_notify_socket_does_not_stop_the_ingress() {
+    let nats = NatsServer::start();
+    let (port, admin_port) = (free_port(), free_port());
+    let mut env = ingress_env(&nats.url(), port, admin_port);
+    env.push(("NOTIFY_SOCKET", "/nonexistent/notify".to_owned()));
+    let ingress = start("ingress", &env);
+    ready(format!("127.0.0.1:{admin_port}").parse().unwrap()).await;
+    ingress.signal("-TERM");
+    assert_eq!(ingress.wait(Duration::from_secs(30)), Some(0));
+}

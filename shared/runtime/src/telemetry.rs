@@ -162,17 +162,19 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     use tracing_subscriber::filter::LevelFilter;
-    let filter = EnvFilter::new(directives);
+    let mut filter = EnvFilter::new(directives);
     let spans_in_logs = filter
         .max_level_hint()
         .is_none_or(|level| level >= LevelFilter::DEBUG);
     // A directive, not a predicate: the filter then decides once per call site, and a span
     // or event it turns off costs nothing at run time.
-    let filter = if spans_in_logs {
-        filter
-    } else {
-        EnvFilter::new(format!("{directives},{REQUEST_SPANS}=off"))
-    };
+    if !spans_in_logs {
+        filter = filter.add_directive(
+            format!("{REQUEST_SPANS}=off")
+                .parse()
+                .expect("a valid directive"),
+        );
+    }
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_target(false)

@@ -39,7 +39,7 @@ enum Kind {
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version, about)]
 struct Args {
-    /// host:port of the ingress (or of `hello`).
+    /// host:port of the ingress (or of a `minimal` yardstick).
     #[arg(long)]
     target: SocketAddr,
     /// The traffic.

@@ -90,15 +90,32 @@ async fn serve(
         jetstream,
         verifier: SignatureVerifier::new(token.parse()?, public_url.parse()?),
     });
+    accept(addr, state, |state, request| async move {
+        handle(&state, request).await
+    })
+    .await
+}
+
+/// Serves HTTP/1 on `addr`: every request of every connection is answered by `handle`.
+async fn accept<S, H, F>(
+    addr: &str,
+    state: Arc<S>,
+    handle: H,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    S: Send + Sync + 'static,
+    H: Fn(Arc<S>, http::Request<hyper::body::Incoming>) -> F + Copy + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<Full<Bytes>>> + Send,
+{
     let listener = tokio::net::TcpListener::bind(addr).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let service = service_fn(move |request| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+                async move { Ok::<_, Infallible>(handle(state, request).await) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -166,21 +183,18 @@ async fn handle(
 /// The yardstick that does the product's required work, and only that.
 mod full {
     use std::collections::BTreeMap;
-    use std::convert::Infallible;
     use std::sync::Arc;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use async_nats::jetstream::{self, consumer, stream};
     use bytes::Bytes;
     use frontline_ingress::signature::SignatureVerifier;
+    use frontline_ingress::webhook::params_digest;
+    use frontline_runtime::telemetry;
+    use frontline_shared::subject;
     use futures::StreamExt;
     use http_body_util::{BodyExt, Full};
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    use hyper_util::rt::TokioIo;
-    use rand::Rng;
     use serde::Serialize;
-    use sha2::{Digest, Sha256};
 
     use super::{PRE_EVENTS, status};
 
@@ -241,21 +255,6 @@ mod full {
         params: BTreeMap<&'a str, &'a str>,
     }
 
-    /// A subject token: the value when it is `[A-Za-z0-9_-]{1,64}`, else `_`.
-    fn token(value: Option<&str>) -> &str {
-        match value {
-            Some(v)
-                if !v.is_empty()
-                    && v.len() <= 64
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-            {
-                v
-            }
-            _ => "_",
-        }
-    }
-
     pub async fn serve(
         addr: &str,
         nats_url: &str,
@@ -303,21 +302,10 @@ mod full {
             verifier: SignatureVerifier::new(token.parse()?, public_url.parse()?),
             without: Without::from_env()?,
         });
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            let state = state.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, request).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+        super::accept(addr, state, |state, request| async move {
+            handle(&state, request).await
+        })
+        .await
     }
 
     /// Creates a durable pull consumer on `stream` for `filter`, with explicit acks.
@@ -389,13 +377,6 @@ mod full {
         let conversation = param("ConversationSid");
         let idempotency_token = header("i-twilio-idempotency-token");
 
-        let (trace_id, span_id): (u128, u64) = {
-            let mut rng = rand::rng();
-            (
-                rng.random_range(1..=u128::MAX),
-                rng.random_range(1..=u64::MAX),
-            )
-        };
         let without = &state.without;
         let mut headers = async_nats::HeaderMap::new();
         if !without.event_type {
@@ -408,10 +389,7 @@ mod full {
             headers.insert("Twilio-Conversation-Sid", conversation);
         }
         if !without.traceparent {
-            headers.insert(
-                "traceparent",
-                format!("00-{trace_id:032x}-{span_id:016x}-01").as_str(),
-            );
+            headers.insert("traceparent", telemetry::child_traceparent(None).as_str());
         }
         let payload = if without.envelope {
             body.clone()
@@ -428,7 +406,7 @@ mod full {
         let pre = PRE_EVENTS.contains(&event);
         let needs_digest = if pre { !without.cache } else { !without.msg_id };
         // What Twilio signed, without RetryCount: a retry gets the same digest.
-        let digest = needs_digest.then(|| digest(event, &signed));
+        let digest = needs_digest.then(|| params_digest(event, &signed));
 
         if pre {
             if !without.deadline {
@@ -438,7 +416,11 @@ mod full {
                     + PRE_TIMEOUT.as_millis() as u64;
                 headers.insert("Frontline-Deadline", deadline.to_string().as_str());
             }
-            let subject = format!("yard.pre.{}.{}", token(Some(event)), token(conversation));
+            let subject = format!(
+                "yard.pre.{}.{}",
+                subject::token(Some(event)),
+                subject::token(conversation)
+            );
             let request = async_nats::Request::new()
                 .headers(headers)
                 .payload(payload)
@@ -461,7 +443,11 @@ mod full {
             if let Some(digest) = &digest {
                 headers.insert("Nats-Msg-Id", digest.as_str());
             }
-            let subject = format!("yard.post.{}.{}", token(Some(event)), token(conversation));
+            let subject = format!(
+                "yard.post.{}.{}",
+                subject::token(Some(event)),
+                subject::token(conversation)
+            );
             let published = state
                 .jetstream
                 .publish_with_headers(subject, headers, payload)
@@ -472,24 +458,5 @@ mod full {
             };
             status(if stored { 200 } else { 503 })
         }
-    }
-
-    /// The digest of what Twilio signed, without RetryCount (a retry gets the same one).
-    fn digest(event: &str, signed: &[(&str, &str)]) -> String {
-        let mut sorted: Vec<(&str, &str)> = signed
-            .iter()
-            .copied()
-            .filter(|(k, _)| *k != "RetryCount")
-            .collect();
-        sorted.sort_unstable();
-        let mut digest = Sha256::new();
-        digest.update(event.as_bytes());
-        for (name, value) in sorted {
-            digest.update([0]);
-            digest.update(name.as_bytes());
-            digest.update([0]);
-            digest.update(value.as_bytes());
-        }
-        hex::encode(digest.finalize())
     }
 }
