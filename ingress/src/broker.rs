@@ -82,6 +82,11 @@ pub enum Stored {
     Duplicate,
 }
 
+/// A message's NATS headers, built afresh for each try of a publish. The client takes them by
+/// value; building them again for a retry (rare) costs less than copying them ahead of every
+/// first try.
+pub type Headers<'a> = &'a (dyn Fn() -> HeaderMap + Sync);
+
 /// What the webhook handler needs from the broker.
 pub trait Broker: Send + Sync + 'static {
     /// Asks a resolver, waiting at most `timeout`.
@@ -97,7 +102,7 @@ pub trait Broker: Send + Sync + 'static {
     fn publish(
         &self,
         subject: String,
-        headers: HeaderMap,
+        headers: Headers<'_>,
         payload: Bytes,
     ) -> impl Future<Output = Result<Stored, PublishError>> + Send;
 
@@ -196,7 +201,7 @@ impl NatsBroker {
     async fn try_publish(
         &self,
         subject: &Subject,
-        headers: &HeaderMap,
+        headers: HeaderMap,
         payload: &Bytes,
         deadline: Instant,
     ) -> Result<Stored, PublishError> {
@@ -204,9 +209,9 @@ impl NatsBroker {
             return Err(PublishError::Disconnected);
         }
         // Sending is bounded by the deadline (it only waits when the client's queue is full).
-        let sent =
-            self.jetstream
-                .publish_with_headers(subject.clone(), headers.clone(), payload.clone());
+        let sent = self
+            .jetstream
+            .publish_with_headers(subject.clone(), headers, payload.clone());
         let ack = tokio::time::timeout_at(deadline.into(), sent)
             .await
             .map_err(|_| PublishError::TimedOut)?
@@ -329,7 +334,7 @@ impl Broker for NatsBroker {
     async fn publish(
         &self,
         subject: String,
-        headers: HeaderMap,
+        headers: Headers<'_>,
         payload: Bytes,
     ) -> Result<Stored, PublishError> {
         let started = Instant::now();
@@ -341,7 +346,7 @@ impl Broker for NatsBroker {
         let outcome = loop {
             tries += 1;
             let outcome = self
-                .try_publish(&subject, &headers, &payload, deadline)
+                .try_publish(&subject, headers(), &payload, deadline)
                 .await;
             match outcome {
                 // The same Nats-Msg-Id on every try: a try that did land is not stored twice.

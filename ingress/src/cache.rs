@@ -135,7 +135,10 @@ pub struct CachedAnswer {
 impl CachedAnswer {
     /// The stored form.
     pub fn encode(&self) -> Bytes {
-        let mut encoded = format!("{} ", self.status.as_u16()).into_bytes();
+        let status = self.status.as_str().as_bytes();
+        let mut encoded = Vec::with_capacity(status.len() + 1 + self.body.len());
+        encoded.extend_from_slice(status);
+        encoded.push(b' ');
         encoded.extend_from_slice(&self.body);
         Bytes::from(encoded)
     }

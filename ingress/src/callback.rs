@@ -103,10 +103,14 @@ impl<B: Broker> WebhookHandler<B> {
         };
         let _gauge = GaugeGuard::new(&self.metrics);
         let subject = self.subjects.routing(webhook.conversation_sid());
-        let mut headers = message_headers(webhook, ROUTING, traceparent);
-        headers.insert(MSG_ID, webhook.dedupe_id().as_str());
+        let msg_id = webhook.dedupe_id();
+        let headers = || {
+            let mut headers = message_headers(webhook, ROUTING, traceparent);
+            headers.insert(MSG_ID, msg_id.as_str());
+            headers
+        };
         let payload = Bytes::from(webhook.envelope_json_as(ROUTING, &now_rfc3339()));
-        match self.store(subject, headers, payload).await {
+        match self.store(subject, &headers, payload).await {
             Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),
             Ok(Stored::Duplicate) => answer(Outcome::Duplicate, empty(StatusCode::OK)),
             Err(err) => {

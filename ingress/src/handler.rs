@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::Semaphore;
 use tracing::{Instrument, Span};
 
-use crate::broker::{Broker, PublishError, Stored};
+use crate::broker::{Broker, Headers, PublishError, Stored};
 use crate::cache::CachedAnswer;
 use crate::config::Fallback;
 use crate::error::Rejection;
@@ -121,7 +121,7 @@ impl<B: Broker> WebhookHandler<B> {
         let elapsed = started.elapsed();
         match callback {
             Some((route, location)) => self.metrics.count_callback(route, location, outcome),
-            None => self.metrics.count(event.map(EventType::as_str), outcome),
+            None => self.metrics.count(event, outcome),
         }
         if let Some(kind) = kind {
             self.metrics.observe(kind, elapsed.as_secs_f64());
@@ -326,10 +326,14 @@ impl<B: Broker> WebhookHandler<B> {
             (None, Some(raw)) if header_safe(raw) => raw,
             (None, _) => frontline_shared::subject::UNKNOWN,
         };
-        let mut headers = message_headers(&webhook, type_header, &traceparent);
-        headers.insert(MSG_ID, webhook.dedupe_id().as_str());
+        let msg_id = webhook.dedupe_id();
+        let headers = || {
+            let mut headers = message_headers(&webhook, type_header, &traceparent);
+            headers.insert(MSG_ID, msg_id.as_str());
+            headers
+        };
         let payload = Bytes::from(webhook.envelope_json(&now_rfc3339()));
-        match self.store(subject, headers, payload).await {
+        match self.store(subject, &headers, payload).await {
             Ok(Stored::New) => answer(Outcome::Published, empty(StatusCode::OK)),
             Ok(Stored::Duplicate) => answer(Outcome::Duplicate, empty(StatusCode::OK)),
             Err(err) => {
@@ -352,18 +356,17 @@ impl<B: Broker> WebhookHandler<B> {
     pub(crate) async fn store(
         &self,
         subject: String,
-        headers: HeaderMap,
+        headers: Headers<'_>,
         payload: Bytes,
     ) -> Result<Stored, PublishError> {
         let Some(spool) = &self.spool else {
             return self.broker.publish(subject, headers, payload).await;
         };
-        let (spooled_subject, spooled_headers, spooled_payload) =
-            (subject.clone(), headers.clone(), payload.clone());
+        let (spooled_subject, spooled_payload) = (subject.clone(), payload.clone());
         match self.broker.publish(subject, headers, payload).await {
             Err(err) if err.can_pass() => {
                 match spool
-                    .append(&spooled_subject, &spooled_headers, &spooled_payload)
+                    .append(&spooled_subject, &headers(), &spooled_payload)
                     .await
                 {
                     Ok(()) => {

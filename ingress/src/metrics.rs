@@ -306,11 +306,10 @@ impl IngressMetrics {
         &self.registry
     }
 
-    /// Counts one finished request.
-    pub fn count(&self, event_type: Option<&str>, outcome: Outcome) {
-        let row = event_type
-            .and_then(EventType::parse)
-            .map_or(EventType::ALL.len(), |e| e as usize);
+    /// Counts one finished request: a known event type under its name, anything else (or none)
+    /// under `other`.
+    pub fn count(&self, event_type: Option<EventType>, outcome: Outcome) {
+        let row = event_type.map_or(EventType::ALL.len(), |e| e as usize);
         // `Outcome::ALL` lists the webhook outcomes in declaration order; a callback's outcome
         // has no series here (it is counted by `count_callback`).
         if let Some(counter) = self.requests[row].get(outcome as usize) {
@@ -387,9 +386,9 @@ mod tests {
     #[test]
     fn counts_by_known_label_or_other() {
         let metrics = IngressMetrics::new().unwrap();
-        metrics.count(Some("onMessageAdd"), Outcome::Modified);
-        metrics.count(Some("onJunk.*"), Outcome::Published);
-        metrics.count(Some("onAnotherJunk"), Outcome::Published);
+        metrics.count(EventType::parse("onMessageAdd"), Outcome::Modified);
+        metrics.count(EventType::parse("onJunk.*"), Outcome::Published);
+        metrics.count(EventType::parse("onAnotherJunk"), Outcome::Published);
         metrics.count(None, Outcome::BadRequest);
         let text = scrape(&metrics);
         assert!(text.contains(r#"frontline_ingress_requests_total{event_type="onMessageAdd",outcome="modified"} 1"#), "{text}");

@@ -304,14 +304,17 @@ impl Spool {
                 }
                 Err(_) => return,
             };
-            let mut headers = HeaderMap::new();
-            for (name, value) in &record.headers {
-                headers.append(name.as_str(), value.as_str());
-            }
+            let headers = || {
+                let mut headers = HeaderMap::new();
+                for (name, value) in &record.headers {
+                    headers.append(name.as_str(), value.as_str());
+                }
+                headers
+            };
             let published = broker
                 .publish(
                     record.subject.clone(),
-                    headers,
+                    &headers,
                     Bytes::from(record.payload.clone()),
                 )
                 .await;

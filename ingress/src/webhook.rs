@@ -69,6 +69,9 @@ pub struct RawRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct Webhook<'a> {
     params: Vec<Pair<'a>>,
+    /// Indices into `params` by name, then value: the order Twilio signs in, which the dedupe
+    /// digest and the envelope read too, so the parameters are sorted once per request.
+    canonical: Vec<u32>,
     idempotency_token: Option<&'a str>,
 }
 
@@ -103,28 +106,23 @@ impl WebhookReader {
             Some(BodyKind::Form) => pairs(raw.body),
             Some(BodyKind::Json) => return self.read_json(raw, query),
         };
+        // Exact repeats go before the check: Twilio signs each pair once either way.
+        let webhook = Webhook::new(params, raw.idempotency_token);
         if let Some(verifier) = &self.signature {
             let signed: Vec<(&str, &str)> = match raw.body_kind {
                 // GET parameters are signed as part of the URL.
                 None => Vec::new(),
-                Some(_) => params
-                    .iter()
-                    .map(|(k, v)| (k.as_ref(), v.as_ref()))
-                    .collect(),
+                Some(_) => webhook.canonical().collect(),
             };
-            let account_sid = params
-                .iter()
-                .find(|(name, _)| name == ACCOUNT_SID)
-                .map(|(_, value)| value.as_ref());
             verifier.verify_request(Signed {
                 path_and_query: raw.path_and_query,
                 params: &signed,
                 signature: raw.signature,
-                account_sid,
+                account_sid: webhook.param(ACCOUNT_SID),
                 settings: raw.signature_settings,
             })?;
         }
-        Ok(Webhook::new(params, raw.idempotency_token))
+        Ok(webhook)
     }
 
     fn read_json<'a>(&self, raw: RawRequest<'a>, query: &'a str) -> Result<Webhook<'a>, Rejection> {
@@ -173,13 +171,26 @@ impl<'a> Webhook<'a> {
     /// does not cover, is kept only when it looks like one (`[A-Za-z0-9_-]{1,64}`).
     fn new(mut params: Vec<Pair<'a>>, idempotency_token: Option<&'a str>) -> Webhook<'a> {
         collapse_exact_repeats(&mut params);
+        // Bodies are bounded far below 2^32 parameters.
+        let mut canonical: Vec<u32> = (0..params.len() as u32).collect();
+        // No two pairs are equal any more, so an unstable sort has one result.
+        canonical.sort_unstable_by(|&a, &b| params[a as usize].cmp(&params[b as usize]));
         let idempotency_token = idempotency_token
             .map(str::trim)
             .filter(|token| frontline_shared::subject::is_token(token));
         Webhook {
             params,
+            canonical,
             idempotency_token,
         }
+    }
+
+    /// The parameters by name, then value, each pair once: what Twilio signs.
+    pub fn canonical(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.canonical.iter().map(|&index| {
+            let (name, value) = &self.params[index as usize];
+            (name.as_ref(), value.as_ref())
+        })
     }
 
     /// The first value of a parameter.
@@ -214,7 +225,7 @@ impl<'a> Webhook<'a> {
     /// (the event type and the sorted parameters without `RetryCount`), so a retry is stored
     /// once and nothing unsigned (the idempotency token, say) decides what is stored.
     pub fn dedupe_id(&self) -> String {
-        params_digest(self.event_type().unwrap_or(""), &self.params)
+        canonical_digest(self.event_type().unwrap_or(""), self.canonical())
     }
 
     /// The envelope's JSON for NATS, stamped with `received_at`.
@@ -225,14 +236,21 @@ impl<'a> Webhook<'a> {
     /// The envelope's JSON with `event_type` in its `event_type` field (a callback's
     /// `Location`, which carries no `EventType`).
     pub fn envelope_json_as(&self, event_type: &str, received_at: &str) -> Vec<u8> {
-        EnvelopeRef {
+        let by_name: Vec<(&str, &str)> = self.canonical().collect();
+        let envelope = EnvelopeRef {
             event_type,
             account_sid: self.account_sid(),
             received_at,
             idempotency_token: self.idempotency_token,
-            params: &self.params,
+            params: &by_name[..],
+        };
+        // With no name repeated, the canonical order is the envelope's (by name); a repeated
+        // name keeps its values in the order sent, which only a stable sort of them gives.
+        if by_name.windows(2).all(|pair| pair[0].0 != pair[1].0) {
+            envelope.to_vec_sorted()
+        } else {
+            envelope.to_vec_with(&self.params)
         }
-        .to_vec()
     }
 }
 
@@ -260,13 +278,21 @@ pub fn params_digest<K: AsRef<str>, V: AsRef<str>>(event_type: &str, params: &[(
     let mut sorted: Vec<(&str, &str)> = params
         .iter()
         .map(|(name, value)| (name.as_ref(), value.as_ref()))
-        .filter(|(name, _)| *name != RETRY_COUNT)
         .collect();
     sorted.sort_unstable();
     sorted.dedup();
+    canonical_digest(event_type, sorted.into_iter())
+}
+
+/// [`params_digest`] of parameters already in canonical order (by name, then value, each pair
+/// once).
+fn canonical_digest<'p>(
+    event_type: &str,
+    canonical: impl Iterator<Item = (&'p str, &'p str)>,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(event_type.as_bytes());
-    for (name, value) in sorted {
+    for (name, value) in canonical.filter(|(name, _)| *name != RETRY_COUNT) {
         hasher.update([0]);
         hasher.update(name.as_bytes());
         hasher.update([0]);

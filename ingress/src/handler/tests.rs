@@ -40,13 +40,13 @@ impl Broker for FakeBroker {
     async fn publish(
         &self,
         subject: String,
-        headers: HeaderMap,
+        headers: Headers<'_>,
         _: Bytes,
     ) -> Result<Stored, PublishError> {
         if let Some(hold) = &self.hold {
             hold.notified().await;
         }
-        self.stored.lock().unwrap().push((subject, headers));
+        self.stored.lock().unwrap().push((subject, headers()));
         Ok(Stored::New)
     }
 

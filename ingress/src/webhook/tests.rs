@@ -225,6 +225,28 @@ mod properties {
     }
 
     proptest! {
+        /// Read off the canonical order, the envelope is byte for byte the one the contract
+        /// encodes from the parameters as sent, and the dedupe id the digest of them: with
+        /// repeated names, exact repeats and neither.
+        #[test]
+        fn canonical_order_gives_the_contract_bytes(
+            sent in proptest::collection::vec(("[AB]{1,2}|[a-z]{1,8}", "[xy]{0,2}"), 0..16),
+            token in proptest::option::of("[a-z0-9]{1,8}"),
+        ) {
+            let list: Vec<(&str, &str)> = sent.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let webhook = Webhook::new(pairs(&list), token.as_deref());
+            let reference = frontline_shared::EnvelopeRef {
+                event_type: "",
+                account_sid: webhook.account_sid(),
+                received_at: "t",
+                idempotency_token: webhook.idempotency_token(),
+                // As sent, each exact repeat kept once (the rule `Webhook::new` applies).
+                params: &webhook.params,
+            };
+            prop_assert_eq!(webhook.envelope_json("t"), reference.to_vec());
+            prop_assert_eq!(webhook.dedupe_id(), params_digest("", &list));
+        }
+
         /// Any bytes as a form body: parsed without panic, and the verdict is a 403, never a crash.
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512), query in ".{0,64}") {

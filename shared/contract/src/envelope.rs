@@ -189,19 +189,44 @@ impl<K: AsRef<str>, V: AsRef<str>> EnvelopeRef<'_, (K, V)> {
     /// Encodes the envelope's JSON: parameters sorted by name in byte order, a repeated name's
     /// values as an array in the order sent.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut sorted: Vec<(&str, &str)> = self
-            .params
+        let no_params: &[(&str, &str)] = &[];
+        EnvelopeRef {
+            params: no_params,
+            event_type: self.event_type,
+            account_sid: self.account_sid,
+            received_at: self.received_at,
+            idempotency_token: self.idempotency_token,
+        }
+        .to_vec_with(self.params)
+    }
+}
+
+impl<'a> EnvelopeRef<'a, (&'a str, &'a str)> {
+    /// [`EnvelopeRef::to_vec`] for parameters already sorted by name with no name repeated
+    /// (checked in debug builds): the same bytes, without sorting them again.
+    pub fn to_vec_sorted(&self) -> Vec<u8> {
+        debug_assert!(self.params.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        self.encode(self.params)
+    }
+
+    /// [`EnvelopeRef::to_vec`] with `params` in place of this envelope's own parameters.
+    pub fn to_vec_with<K: AsRef<str>, V: AsRef<str>>(&self, params: &[(K, V)]) -> Vec<u8> {
+        let mut sorted: Vec<(&str, &str)> = params
             .iter()
             .map(|(name, value)| (name.as_ref(), value.as_ref()))
             .collect();
         // Stable: the values of a repeated name keep the order Twilio sent them in.
         sorted.sort_by(|a, b| a.0.cmp(b.0));
+        self.encode(&sorted)
+    }
+
+    fn encode(&self, sorted: &[(&str, &str)]) -> Vec<u8> {
         let wire = WireEnvelope {
             event_type: self.event_type,
             account_sid: self.account_sid,
             received_at: self.received_at,
             idempotency_token: self.idempotency_token,
-            params: SortedParams(&sorted),
+            params: SortedParams(sorted),
         };
         let size = 96
             + sorted
