@@ -170,11 +170,15 @@ impl<'a> Webhook<'a> {
     /// is stored without touching the signature. Twilio's idempotency token, which the signature
     /// does not cover, is kept only when it looks like one (`[A-Za-z0-9_-]{1,64}`).
     fn new(mut params: Vec<Pair<'a>>, idempotency_token: Option<&'a str>) -> Webhook<'a> {
-        collapse_exact_repeats(&mut params);
-        // Bodies are bounded far below 2^32 parameters.
-        let mut canonical: Vec<u32> = (0..params.len() as u32).collect();
-        // No two pairs are equal any more, so an unstable sort has one result.
-        canonical.sort_unstable_by(|&a, &b| params[a as usize].cmp(&params[b as usize]));
+        let mut canonical = sorted_indices(&params);
+        // Sorted, exact repeats sit side by side: most forms have none, and skip the search.
+        let repeats = canonical
+            .windows(2)
+            .any(|pair| params[pair[0] as usize] == params[pair[1] as usize]);
+        if repeats {
+            collapse_exact_repeats(&mut params);
+            canonical = sorted_indices(&params);
+        }
         let idempotency_token = idempotency_token
             .map(str::trim)
             .filter(|token| frontline_shared::subject::is_token(token));
@@ -252,6 +256,15 @@ impl<'a> Webhook<'a> {
             envelope.to_vec_with(&self.params)
         }
     }
+}
+
+/// Indices into `params` by name, then value. With no two pairs equal the order is the one
+/// possible; with exact repeats, the repeats' order among themselves is unspecified.
+fn sorted_indices(params: &[Pair<'_>]) -> Vec<u32> {
+    // Bodies are bounded far below 2^32 parameters.
+    let mut indices: Vec<u32> = (0..params.len() as u32).collect();
+    indices.sort_unstable_by(|&a, &b| params[a as usize].cmp(&params[b as usize]));
+    indices
 }
 
 /// Drops every exact repeat of a `(name, value)` pair after its first, keeping the order.
