@@ -8,8 +8,10 @@
 # consumer, a responder that decodes the envelope) and `minimal serve` (the bare hyper + HMAC +
 # NATS pipeline). Then:
 # - pinned: the server side (nats-server, ingress, resolver, yardsticks) on core 0, the load
-#   generator on core 1; BENCH_ROUNDS (5) alternating rounds of closed-loop pre- and post-event
-#   runs against each of the three; median throughput and CPU µs per webhook by process;
+#   generator on core 1; BENCH_ROUNDS (9) alternating rounds of closed-loop pre- and post-event
+#   runs of BENCH_SECONDS (3) against each of the three; median throughput and CPU µs per
+#   webhook by process, and the median of each round's pipeline ÷ yardstick (a pair of runs
+#   seconds apart, so that the host's drift over the minutes of a bench cancels out);
 # - unpinned: the same with BENCH_UNPINNED_ROUNDS (3) rounds, every process free;
 # - open loop, unpinned: latency at 2,000 webhooks/s and at 80 % of the unpinned maximum;
 # - peak RSS of every process; then the criterion micro-benchmarks.
@@ -22,9 +24,11 @@ ensure_nats_server
 ensure_current_nats_server
 command -v taskset >/dev/null 2>&1 || ensure_package taskset util-linux
 
-ROUNDS="${BENCH_ROUNDS:-5}"
+ROUNDS="${BENCH_ROUNDS:-9}"
 UNPINNED_ROUNDS="${BENCH_UNPINNED_ROUNDS:-3}"
-SECONDS_PER_RUN="${BENCH_SECONDS:-5}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-3}"
+# Open-loop runs are longer: their tail needs the samples.
+OPEN_SECONDS="${BENCH_OPEN_SECONDS:-5}"
 SERVERS="${BENCH_SERVERS:-debian current}"
 CONNECTIONS=64
 TOKEN="bench-token-$(date +%s)"
@@ -155,7 +159,7 @@ PY
     for spec in "pre 2000" "post 2000" "pre $(( max_pre * 8 / 10 ))" "post $(( max_post * 8 / 10 ))"; do
         set -- $spec
         loadgen_on 0,1 --target "127.0.0.1:$INGRESS_PORT" --kind "$1" --rate "$2" --connections "$CONNECTIONS" \
-            --warmup 1 --duration "$SECONDS_PER_RUN" --json |
+            --warmup 1 --duration "$OPEN_SECONDS" --json |
             sed "s/^/{\"server\":\"$SERVER_LABEL\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
     done
     printf '{"server":"%s","ingress":%s,"resolver":%s,"nats":%s,"yardstick":%s,"minimal":%s}\n' "$SERVER_LABEL" \
@@ -197,6 +201,7 @@ w(f"Written by `deploy/bench.sh` on {datetime.date.today()}. Everything ran on t
 w(f"- machine: {machine}; {rustc}")
 w(f"- closed loop: {connections} connections, 1 s warm-up, {seconds} s per run; rounds alternate pipeline, yardstick and bare, pre- then post-events")
 w(f"- pinned: nats-server, the ingress, the resolver and the yardsticks on core 0, the load generator on core 1; median of {rounds} rounds. Unpinned: every process free, median of {unpinned} rounds")
+w("- \"× yardstick\" is the ratio of the medians; \"× yardstick, paired\" the median of each round's ratio (the pipeline's run over the yardstick's run seconds later), which cancels most of the host's drift over the minutes of a bench")
 w("- every request is a signed webhook with its own idempotency token (post-events are all stored); the pipeline runs with every feature at its defaults")
 w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered (medians over the rounds; 10 ms ticks); the load generator is not counted. \"× yardstick, by CPU\" is the yardstick's total CPU per webhook over this pipeline's: pinned, throughput is that ratio when nothing else varies\n")
 for server in servers:
@@ -206,8 +211,8 @@ for server in servers:
         if not sel:
             continue
         w(f"### {phase.capitalize()}\n")
-        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × bare | server µs | responder µs | nats-server µs | total µs | × yardstick, by CPU |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|")
+        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × yardstick, paired | × bare | server µs | responder µs | nats-server µs | total µs | × yardstick, by CPU |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for kind in ["pre", "post"]:
             med = {}
             total = {}
@@ -218,10 +223,14 @@ for server in servers:
                     keys = ["server", "nats"] + (["responder"] if kind == "pre" else [])
                     total[pipeline] = statistics.median(
                         sum(r["ticks"][k] for k in keys) * 1e6 / hz / r["run"]["requests"] for r in rs)
+            yard_runs = [r for r in sel if r["pipeline"] == "yardstick" and r["run"]["kind"] == kind]
             for pipeline in ["pipeline", "yardstick", "minimal"]:
                 rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
                 if not rs:
                     continue
+                # Round by round: this pipeline's run over the yardstick's, seconds apart.
+                paired = [a["run"]["throughput"] / b["run"]["throughput"] for a, b in zip(rs, yard_runs)]
+                paired_txt = f"{statistics.median(paired):.2f}" if paired else "–"
                 def us(key):
                     return statistics.median(r["ticks"][key] * 1e6 / hz / r["run"]["requests"] for r in rs)
                 s, n = us("server"), us("nats")
@@ -231,7 +240,7 @@ for server in servers:
                 ratio_b = f"{med[pipeline] / med['minimal']:.2f}" if "minimal" in med else "–"
                 resp_txt = f"{resp:.1f}" if kind == "pre" else "–"
                 cpu_y = f"{total['yardstick'] / total[pipeline]:.2f}" if "yardstick" in total else "–"
-                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {total[pipeline]:.1f} | {cpu_y} |")
+                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {paired_txt} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {total[pipeline]:.1f} | {cpu_y} |")
         w("")
     sel = [o for o in opens if o["server"] == server]
     if sel:

@@ -147,10 +147,12 @@ fn spawn_connection<H, F>(
         request
             .extensions_mut()
             .insert(ReadDeadline(ready + read_timeout));
-        let response = handler(request);
         let ready_at = ready_at.clone();
+        // The handler's future is made where it is awaited: made outside and moved in, it
+        // would be copied (a request's future is kilobytes).
+        let handler = handler.clone();
         async move {
-            let response = response.await;
+            let response = handler(request).await;
             let done = u64::try_from(accepted.elapsed().as_nanos()).unwrap_or(u64::MAX);
             ready_at.store(done, Ordering::Relaxed);
             Ok::<_, Infallible>(response)
