@@ -170,15 +170,7 @@ impl<'a> Webhook<'a> {
     /// is stored without touching the signature. Twilio's idempotency token, which the signature
     /// does not cover, is kept only when it looks like one (`[A-Za-z0-9_-]{1,64}`).
     fn new(mut params: Vec<Pair<'a>>, idempotency_token: Option<&'a str>) -> Webhook<'a> {
-        let mut canonical = sorted_indices(&params);
-        // Sorted, exact repeats sit side by side: most forms have none, and skip the search.
-        let repeats = canonical
-            .windows(2)
-            .any(|pair| params[pair[0] as usize] == params[pair[1] as usize]);
-        if repeats {
-            collapse_exact_repeats(&mut params);
-            canonical = sorted_indices(&params);
-        }
+        let canonical = collapse_exact_repeats(&mut params);
         let idempotency_token = idempotency_token
             .map(str::trim)
             .filter(|token| frontline_shared::subject::is_token(token));
@@ -258,31 +250,40 @@ impl<'a> Webhook<'a> {
     }
 }
 
-/// Indices into `params` by name, then value. With no two pairs equal the order is the one
-/// possible; with exact repeats, the repeats' order among themselves is unspecified.
-fn sorted_indices(params: &[Pair<'_>]) -> Vec<u32> {
+/// Drops every exact repeat of a `(name, value)` pair after its first, keeping the order, and
+/// returns the indices of what is left sorted by name, then value (the canonical order). Sorted,
+/// exact repeats sit side by side, so finding them costs no search of its own.
+fn collapse_exact_repeats(params: &mut Vec<Pair<'_>>) -> Vec<u32> {
     // Bodies are bounded far below 2^32 parameters.
-    let mut indices: Vec<u32> = (0..params.len() as u32).collect();
-    indices.sort_unstable_by(|&a, &b| params[a as usize].cmp(&params[b as usize]));
-    indices
-}
-
-/// Drops every exact repeat of a `(name, value)` pair after its first, keeping the order.
-fn collapse_exact_repeats(params: &mut Vec<Pair<'_>>) {
-    // Twilio's forms hold a few dozen parameters: comparing pairs beats hashing them.
-    if params.len() <= 64 {
-        let mut index = 1;
-        while index < params.len() {
-            if params[..index].contains(&params[index]) {
-                params.remove(index);
-            } else {
-                index += 1;
-            }
-        }
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(params.len());
-        params.retain(|pair| seen.insert(pair.clone()));
+    let mut sorted: Vec<u32> = (0..params.len() as u32).collect();
+    // Ties broken by position: of equal pairs, the first sent comes first.
+    sorted.sort_unstable_by(|&a, &b| params[a as usize].cmp(&params[b as usize]).then(a.cmp(&b)));
+    let same = |pair: &[u32]| params[pair[0] as usize] == params[pair[1] as usize];
+    // Most forms have none: nothing more to do.
+    if !sorted.windows(2).any(same) {
+        return sorted;
     }
+    let mut repeat = vec![false; params.len()];
+    for pair in sorted.windows(2).filter(|pair| same(pair)) {
+        repeat[pair[1] as usize] = true;
+    }
+    // Where each kept pair lands once the repeats before it are gone.
+    let mut moved_to = Vec::with_capacity(params.len());
+    let mut kept = 0;
+    for &dropped in &repeat {
+        moved_to.push(kept);
+        kept += u32::from(!dropped);
+    }
+    let mut index = 0;
+    params.retain(|_| {
+        index += 1;
+        !repeat[index - 1]
+    });
+    sorted
+        .into_iter()
+        .filter(|&i| !repeat[i as usize])
+        .map(|i| moved_to[i as usize])
+        .collect()
 }
 
 /// Hex SHA-256 over the event type and the sorted name/value pairs (NUL-separated, so no two

@@ -159,6 +159,39 @@ async fn resolver_replies_become_twilio_answers() {
     }
 }
 
+/// A reply the ingress cannot read as a decision, however close to one, takes the fallback
+/// (here `reject`: 503), never a guess.
+#[tokio::test]
+async fn malformed_replies_take_the_fallback() {
+    for reply in [
+        &b"garbage"[..],
+        br#"{"action":"maybe"}"#,
+        br#"{"action":"modify"}"#,
+        br#"{"action":"modify","fields":"{}"}"#,
+        br#"{"action":"reject","reason":7}"#,
+        br#"{"action":"accept","fields":5}"#,
+        br#"{"fields":{"body":"x"}}"#,
+    ] {
+        let broker = FakeBroker {
+            reply: Mutex::new(Some(Ok(Bytes::from_static(reply)))),
+            ..FakeBroker::default()
+        };
+        let app = Arc::new(WebhookHandler {
+            fallback: Fallback::Reject,
+            ..Arc::into_inner(app(broker, 8)).unwrap()
+        });
+        let response = app
+            .handle(form("EventType=onMessageAdd&ConversationSid=CH1"))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
 #[tokio::test]
 async fn over_max_in_flight_pre_events_fall_back_and_post_events_get_503() {
     let hold = Arc::new(Notify::new());

@@ -189,15 +189,7 @@ impl<K: AsRef<str>, V: AsRef<str>> EnvelopeRef<'_, (K, V)> {
     /// Encodes the envelope's JSON: parameters sorted by name in byte order, a repeated name's
     /// values as an array in the order sent.
     pub fn to_vec(&self) -> Vec<u8> {
-        let no_params: &[(&str, &str)] = &[];
-        EnvelopeRef {
-            params: no_params,
-            event_type: self.event_type,
-            account_sid: self.account_sid,
-            received_at: self.received_at,
-            idempotency_token: self.idempotency_token,
-        }
-        .to_vec_with(self.params)
+        self.to_vec_with(self.params)
     }
 }
 
@@ -208,7 +200,9 @@ impl<'a> EnvelopeRef<'a, (&'a str, &'a str)> {
         debug_assert!(self.params.windows(2).all(|pair| pair[0].0 < pair[1].0));
         self.encode(self.params)
     }
+}
 
+impl<P> EnvelopeRef<'_, P> {
     /// [`EnvelopeRef::to_vec`] with `params` in place of this envelope's own parameters.
     pub fn to_vec_with<K: AsRef<str>, V: AsRef<str>>(&self, params: &[(K, V)]) -> Vec<u8> {
         let mut sorted: Vec<(&str, &str)> = params
