@@ -8,14 +8,21 @@
 # consumer, a responder that decodes the envelope) and `minimal serve` (the bare hyper + HMAC +
 # NATS pipeline). Then:
 # - pinned: the server side (nats-server, ingress, resolver, yardsticks) on core 0, the load
-#   generator on core 1; BENCH_ROUNDS (9) alternating rounds of closed-loop pre- and post-event
-#   runs of BENCH_SECONDS (3) against each of the three; median throughput and CPU µs per
-#   webhook by process, and the median of each round's pipeline ÷ yardstick (a pair of runs
-#   seconds apart, so that the host's drift over the minutes of a bench cancels out);
+#   generator on core 1; BENCH_ROUNDS (9) rounds of closed-loop runs of BENCH_SECONDS (3), each
+#   round running, for pre- then post-events: the yardstick, the pipeline, the yardstick again
+#   (the control) and the bare pipeline. Median throughput and CPU µs per webhook by process;
+#   the median of each round's pipeline ÷ the mean of the two yardstick runs around it (so the
+#   host's drift cancels); and the control ÷ the yardstick, an A/A comparison that shows the
+#   noise one comparison carries on this host;
 # - unpinned: the same with BENCH_UNPINNED_ROUNDS (3) rounds, every process free;
-# - open loop, unpinned: latency at 2,000 webhooks/s and at 80 % of the unpinned maximum;
-# - peak RSS of every process; then the criterion micro-benchmarks.
-# Takes about 14 minutes on 2 cores. BENCH_SERVERS=debian or =current runs one server only;
+# - open loop, unpinned: latency at 2,000 webhooks/s (the pipeline and both yardsticks) and at
+#   80 % of the pipeline's unpinned maximum;
+# - peak RSS of every process;
+# - instructions per webhook under callgrind (BENCH_INSTRUCTIONS=0 leaves them out): the
+#   ingress and resolver against the yardstick and its responder, a figure the host's load does
+#   not move;
+# - then the criterion micro-benchmarks.
+# Takes about 20 minutes on 2 cores. BENCH_SERVERS=debian or =current runs one server only;
 # BENCH_MICRO=0 leaves out the micro-benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,12 +30,16 @@ cd "$(dirname "$0")/.."
 ensure_nats_server
 ensure_current_nats_server
 command -v taskset >/dev/null 2>&1 || ensure_package taskset util-linux
+[ "${BENCH_INSTRUCTIONS:-1}" = 0 ] || ensure_package callgrind_control valgrind
 
 ROUNDS="${BENCH_ROUNDS:-9}"
 UNPINNED_ROUNDS="${BENCH_UNPINNED_ROUNDS:-3}"
 SECONDS_PER_RUN="${BENCH_SECONDS:-3}"
 # Open-loop runs are longer: their tail needs the samples.
 OPEN_SECONDS="${BENCH_OPEN_SECONDS:-5}"
+# Instruction counts under callgrind (BENCH_INSTRUCTIONS=0 leaves them out).
+INSTRUCTIONS="${BENCH_INSTRUCTIONS:-1}"
+INSTRUCTION_SECONDS="${BENCH_INSTRUCTION_SECONDS:-5}"
 SERVERS="${BENCH_SERVERS:-debian current}"
 CONNECTIONS=64
 TOKEN="bench-token-$(date +%s)"
@@ -78,20 +89,24 @@ measure() {
     out=$(loadgen_on "$loadgen_cpus" \
         --target "$target" --kind "$kind" --connections "$CONNECTIONS" --warmup 1 \
         --duration "$SECONDS_PER_RUN" --json)
-    printf '{"server":"%s","phase":"%s","pipeline":"%s","run":%s,"ticks":{"server":%s,"responder":%s,"nats":%s}}\n' \
-        "$SERVER_LABEL" "$phase" "$PIPELINE_LABEL" "$out" \
+    printf '{"server":"%s","phase":"%s","round":%s,"pipeline":"%s","run":%s,"ticks":{"server":%s,"responder":%s,"nats":%s}}\n' \
+        "$SERVER_LABEL" "$phase" "$ROUND" "$PIPELINE_LABEL" "$out" \
         "$(( $(ticks "$server") - s0 ))" "$(( $(ticks "$responder") - r0 ))" "$(( $(ticks "$NATS_PID") - n0 ))" \
         >>"$work/runs.jsonl"
 }
 
-# The rounds of one phase: each round runs pre then post on each pipeline in turn.
+# The rounds of one phase. Each round runs, for pre then post: the yardstick, the pipeline, the
+# yardstick again (the control) and the bare pipeline. The pipeline is compared with the mean of
+# the two yardstick runs around it, so the host's drift within a round cancels; the control over
+# the first yardstick run is an A/A comparison, the noise floor of the host.
 rounds() {
     local phase=$1 count=$2 loadgen_cpus=$3
-    for round in $(seq 1 "$count"); do
-        echo "  $phase round $round/$count"
+    for ROUND in $(seq 1 "$count"); do
+        echo "  $phase round $ROUND/$count"
         for kind in pre post; do
-            PIPELINE_LABEL=pipeline measure "$phase" "127.0.0.1:$INGRESS_PORT" "$kind" "$INGRESS_PID" "$RESOLVER_PID" "$loadgen_cpus"
             PIPELINE_LABEL=yardstick measure "$phase" "127.0.0.1:$FULL_PORT" "$kind" "$FULL_PID" "$FULL_RESPONDER_PID" "$loadgen_cpus"
+            PIPELINE_LABEL=pipeline measure "$phase" "127.0.0.1:$INGRESS_PORT" "$kind" "$INGRESS_PID" "$RESOLVER_PID" "$loadgen_cpus"
+            PIPELINE_LABEL=control measure "$phase" "127.0.0.1:$FULL_PORT" "$kind" "$FULL_PID" "$FULL_RESPONDER_PID" "$loadgen_cpus"
             PIPELINE_LABEL=minimal measure "$phase" "127.0.0.1:$MINIMAL_PORT" "$kind" "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID" "$loadgen_cpus"
         done
     done
@@ -156,21 +171,82 @@ print(int(median("pre")), int(median("post")))
 PY
 )
     echo "  open loop"
-    for spec in "pre 2000" "post 2000" "pre $(( max_pre * 8 / 10 ))" "post $(( max_post * 8 / 10 ))"; do
+    # At 2,000/s the yardsticks too: what the host's tail is when the work is the least.
+    local -A port_of=([pipeline]=$INGRESS_PORT [yardstick]=$FULL_PORT [minimal]=$MINIMAL_PORT)
+    for spec in "pipeline pre 2000" "yardstick pre 2000" "minimal pre 2000" \
+        "pipeline post 2000" "yardstick post 2000" "minimal post 2000" \
+        "pipeline pre $(( max_pre * 8 / 10 ))" "pipeline post $(( max_post * 8 / 10 ))"; do
         set -- $spec
-        loadgen_on 0,1 --target "127.0.0.1:$INGRESS_PORT" --kind "$1" --rate "$2" --connections "$CONNECTIONS" \
+        loadgen_on 0,1 --target "127.0.0.1:${port_of[$1]}" --kind "$2" --rate "$3" --connections "$CONNECTIONS" \
             --warmup 1 --duration "$OPEN_SECONDS" --json |
-            sed "s/^/{\"server\":\"$SERVER_LABEL\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
+            sed "s/^/{\"server\":\"$SERVER_LABEL\",\"pipeline\":\"$1\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
     done
     printf '{"server":"%s","ingress":%s,"resolver":%s,"nats":%s,"yardstick":%s,"minimal":%s}\n' "$SERVER_LABEL" \
         "$(peak_rss_mb "$INGRESS_PID")" "$(peak_rss_mb "$RESOLVER_PID")" "$(peak_rss_mb "$NATS_PID")" \
         "$(peak_rss_mb "$FULL_PID")" "$(peak_rss_mb "$MINIMAL_PID")" >>"$work/rss.jsonl"
-    kill "${server_side[@]}"
-    wait "${server_side[@]}" 2>/dev/null || true
+    kill "${server_side[@]:1}"
+    wait "${server_side[@]:1}" 2>/dev/null || true
+    [ "$INSTRUCTIONS" = 0 ] || instructions "$nats_url"
+    kill "$NATS_PID"
+    wait "$NATS_PID" 2>/dev/null || true
     pids=()
 }
 
-: >"$work/runs.jsonl"; : >"$work/open.jsonl"; : >"$work/rss.jsonl"
+# Instructions per webhook, counted by callgrind: the same on every run, where time on a shared
+# host is not. The ingress, the resolver, the yardstick and its responder run under callgrind
+# (instrumentation on only while measuring); for each path and kind, a warm-up at a low rate,
+# then counters zeroed, a measured run, and a dump. nats-server (Go) is not counted.
+instructions() {
+    local nats_url=$1
+    local port admin radmin yport
+    port=$(free_port); admin=$(free_port); radmin=$(free_port); yport=$(free_port)
+    echo "  instructions (callgrind)"
+    local cg=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p")
+    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
+        RESOLVER_ADMIN_LISTEN="127.0.0.1:$radmin" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
+        "${cg[@]}" target/release/resolver >"$work/cg-resolver.log" 2>&1 &
+    local resolver=$!
+    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
+        INGRESS_LISTEN="127.0.0.1:$port" INGRESS_ADMIN_LISTEN="127.0.0.1:$admin" \
+        STREAM_MAX_AGE=1h "${cg[@]}" target/release/ingress >"$work/cg-ingress.log" 2>&1 &
+    local ingress=$!
+    "${cg[@]}" target/release/minimal respond-full "$nats_url" 2>"$work/cg-responder.log" &
+    local responder=$!
+    "${cg[@]}" target/release/minimal full "127.0.0.1:$yport" "$nats_url" "$TOKEN" "$PUBLIC_URL" 2>"$work/cg-full.log" &
+    local full=$!
+    pids+=("$resolver" "$ingress" "$responder" "$full")
+    wait_port "$port"; wait_port "$radmin"; wait_port "$yport"
+    for _ in $(seq 1 100); do
+        ready "$admin" && break
+        sleep 0.2
+    done
+    sleep 2
+    callgrind_control -i on "$resolver" "$ingress" "$responder" "$full" >/dev/null
+    local spec label target kind server responder_pid requests
+    for spec in "pipeline pre $port $ingress $resolver" "yardstick pre $yport $full $responder" \
+        "pipeline post $port $ingress $resolver" "yardstick post $yport $full $responder"; do
+        read -r label kind target server responder_pid <<<"$spec"
+        loadgen_on 0,1 --target "127.0.0.1:$target" --kind "$kind" --rate 100 --connections 8 --duration 2 >/dev/null
+        callgrind_control -z "$server" "$responder_pid" >/dev/null
+        requests=$(loadgen_on 0,1 --target "127.0.0.1:$target" --kind "$kind" --rate 100 --connections 8 \
+            --duration "$INSTRUCTION_SECONDS" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])')
+        callgrind_control -d "$server" "$responder_pid" >/dev/null
+        printf '{"server":"%s","pipeline":"%s","kind":"%s","requests":%s,"server_ir":%s,"responder_ir":%s}\n' \
+            "$SERVER_LABEL" "$label" "$kind" "$requests" \
+            "$(last_dump_ir "$server")" "$(last_dump_ir "$responder_pid")" >>"$work/instructions.jsonl"
+    done
+    kill "$resolver" "$ingress" "$responder" "$full"
+    wait "$resolver" "$ingress" "$responder" "$full" 2>/dev/null || true
+}
+
+# The instructions counted in the newest callgrind dump of process $1.
+last_dump_ir() {
+    local dump
+    dump=$(ls -t "$work/cg.$1".* | head -1)
+    awk '/^(summary|totals):/ { print $2; exit }' "$dump"
+}
+
+: >"$work/runs.jsonl"; : >"$work/open.jsonl"; : >"$work/rss.jsonl"; : >"$work/instructions.jsonl"
 for server in $SERVERS; do
     case $server in
         debian) bench_server "$(command -v nats-server)" ;;
@@ -181,7 +257,7 @@ done
 
 micro="(skipped: BENCH_MICRO=0)"
 [ "${BENCH_MICRO:-1}" = 0 ] || { echo "criterion micro-benchmarks"; micro=$(cargo bench --locked -q -p frontline-ingress --bench hot_paths -- --warm-up-time 1 --measurement-time 3 2>/dev/null | awk '/time:/ { if ($1 == "time:") print prev, $0; else print $0 } { prev = $0 }' | sed -E 's/ +/ /g'); }
-cp "$work/runs.jsonl" "$work/open.jsonl" "$work/rss.jsonl" /tmp/ 2>/dev/null || true
+cp "$work/runs.jsonl" "$work/open.jsonl" "$work/rss.jsonl" "$work/instructions.jsonl" /tmp/ 2>/dev/null || true
 
 python3 - "$work" "$ROUNDS" "$UNPINNED_ROUNDS" "$SECONDS_PER_RUN" "$CONNECTIONS" "$(getconf CLK_TCK)" \
     "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)" \
@@ -192,18 +268,47 @@ hz = int(hz)
 runs = [json.loads(l) for l in open(f"{work}/runs.jsonl")]
 opens = [json.loads(l) for l in open(f"{work}/open.jsonl")]
 rss = [json.loads(l) for l in open(f"{work}/rss.jsonl")]
+instructions = [json.loads(l) for l in open(f"{work}/instructions.jsonl")]
 servers = list(dict.fromkeys(r["server"] for r in runs))
-NAMES = {"pipeline": "pipeline (ingress + resolver)", "yardstick": "yardstick (`minimal full`)", "minimal": "bare (`minimal serve`)"}
+NAMES = {"pipeline": "pipeline (ingress + resolver)", "yardstick": "yardstick (`minimal full`)", "control": "yardstick again (control)", "minimal": "bare (`minimal serve`)"}
 out = []
 w = out.append
 w("# Benchmarks\n")
 w(f"Written by `deploy/bench.sh` on {datetime.date.today()}. Everything ran on this one machine over loopback.\n")
 w(f"- machine: {machine}; {rustc}")
-w(f"- closed loop: {connections} connections, 1 s warm-up, {seconds} s per run; rounds alternate pipeline, yardstick and bare, pre- then post-events")
+w(f"- closed loop: {connections} connections, 1 s warm-up, {seconds} s per run; each round runs, for pre- then post-events, the yardstick, the pipeline, the yardstick again (the control) and the bare pipeline")
 w(f"- pinned: nats-server, the ingress, the resolver and the yardsticks on core 0, the load generator on core 1; median of {rounds} rounds. Unpinned: every process free, median of {unpinned} rounds")
-w("- \"× yardstick\" is the ratio of the medians; \"× yardstick, paired\" the median of each round's ratio (the pipeline's run over the yardstick's run seconds later), which cancels most of the host's drift over the minutes of a bench")
+w("- \"× yardstick\" is the ratio of the medians; \"× yardstick, paired\" the median of each round's ratio (the run over the mean of the two yardstick runs just before and after it), which cancels the host's drift over the minutes of a bench; \"paired, middle half\" the quartiles of those ratios. The control row is the yardstick over itself: the noise a single comparison carries on this host")
+w("- instructions per webhook: callgrind counts every instruction the ingress and the resolver (the yardstick and its responder) run over a 100/s open-loop run after a warm-up, divided by the webhooks answered; it does not vary with the host's load. nats-server is not counted")
 w("- every request is a signed webhook with its own idempotency token (post-events are all stored); the pipeline runs with every feature at its defaults")
 w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered (medians over the rounds; 10 ms ticks); the load generator is not counted. \"× yardstick, by CPU\" is the yardstick's total CPU per webhook over this pipeline's: pinned, throughput is that ratio when nothing else varies\n")
+def paired_ratios(sel, kind, pipeline):
+    """Round by round: the run over the mean of the two yardstick runs around it (the control over
+    the first yardstick run)."""
+    by_round = {}
+    for r in sel:
+        if r["run"]["kind"] == kind:
+            by_round.setdefault(r.get("round"), {})[r["pipeline"]] = r["run"]["throughput"]
+    ratios = []
+    for got in by_round.values():
+        if pipeline not in got or "yardstick" not in got:
+            continue
+        if pipeline == "control":
+            ratios.append(got["control"] / got["yardstick"])
+        elif "control" in got:
+            ratios.append(got[pipeline] / ((got["yardstick"] + got["control"]) / 2))
+        else:
+            ratios.append(got[pipeline] / got["yardstick"])
+    return ratios
+
+def quartiles(xs):
+    xs = sorted(xs)
+    if len(xs) < 4:
+        return xs[0], xs[-1]
+    q = statistics.quantiles(xs, n=4)
+    return q[0], q[2]
+
+ORDER = ["pipeline", "yardstick", "control", "minimal"]
 for server in servers:
     w(f"## {server}\n")
     for phase in ["pinned", "unpinned"]:
@@ -211,26 +316,28 @@ for server in servers:
         if not sel:
             continue
         w(f"### {phase.capitalize()}\n")
-        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × yardstick, paired | × bare | server µs | responder µs | nats-server µs | total µs | × yardstick, by CPU |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × yardstick, paired | paired, middle half | × bare | server µs | responder µs | nats-server µs | total µs | × yardstick, by CPU |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        controls = {}
         for kind in ["pre", "post"]:
             med = {}
             total = {}
-            for pipeline in ["pipeline", "yardstick", "minimal"]:
+            for pipeline in ORDER:
                 rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
                 if rs:
                     med[pipeline] = statistics.median(r["run"]["throughput"] for r in rs)
                     keys = ["server", "nats"] + (["responder"] if kind == "pre" else [])
                     total[pipeline] = statistics.median(
                         sum(r["ticks"][k] for k in keys) * 1e6 / hz / r["run"]["requests"] for r in rs)
-            yard_runs = [r for r in sel if r["pipeline"] == "yardstick" and r["run"]["kind"] == kind]
-            for pipeline in ["pipeline", "yardstick", "minimal"]:
+            for pipeline in ORDER:
                 rs = [r for r in sel if r["pipeline"] == pipeline and r["run"]["kind"] == kind]
                 if not rs:
                     continue
-                # Round by round: this pipeline's run over the yardstick's, seconds apart.
-                paired = [a["run"]["throughput"] / b["run"]["throughput"] for a, b in zip(rs, yard_runs)]
+                paired = paired_ratios(sel, kind, pipeline) if pipeline != "yardstick" else []
                 paired_txt = f"{statistics.median(paired):.2f}" if paired else "–"
+                spread_txt = "{:.2f}–{:.2f}".format(*quartiles(paired)) if paired else "–"
+                if pipeline == "control" and paired:
+                    controls[kind] = paired
                 def us(key):
                     return statistics.median(r["ticks"][key] * 1e6 / hz / r["run"]["requests"] for r in rs)
                 s, n = us("server"), us("nats")
@@ -240,18 +347,42 @@ for server in servers:
                 ratio_b = f"{med[pipeline] / med['minimal']:.2f}" if "minimal" in med else "–"
                 resp_txt = f"{resp:.1f}" if kind == "pre" else "–"
                 cpu_y = f"{total['yardstick'] / total[pipeline]:.2f}" if "yardstick" in total else "–"
-                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {paired_txt} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {total[pipeline]:.1f} | {cpu_y} |")
+                w(f"| {kind} | {NAMES[pipeline]} | {med[pipeline]:.0f} | {runs_txt} | {ratio_y} | {paired_txt} | {spread_txt} | {ratio_b} | {s:.1f} | {resp_txt} | {n:.1f} | {total[pipeline]:.1f} | {cpu_y} |")
         w("")
+        for kind, ratios in controls.items():
+            lo, hi = quartiles(ratios)
+            w(f"- the host's noise, {kind}: the yardstick against itself (control ÷ yardstick, round by round) gave a median of {statistics.median(ratios):.2f}, a middle half of {lo:.2f}–{hi:.2f} and a range of {min(ratios):.2f}–{max(ratios):.2f}; a difference inside that spread cannot be told from noise by this phase")
+        if controls:
+            w("")
     sel = [o for o in opens if o["server"] == server]
     if sel:
-        w("### Open loop (unpinned), the pipeline\n")
-        w("| traffic | rate req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |")
-        w("|---|---|---|---|---|---|---|---|---|")
+        w("### Open loop (unpinned)\n")
+        w("| traffic | pipeline | rate req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for o in sel:
             r = o["open"]
             errors = sum(r["errors"].values())
             rate = r["mode"].split()[2]
-            w(f"| {r['kind']} | {rate} | {r['throughput']:.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} | {errors} |")
+            w(f"| {r['kind']} | {NAMES[o.get('pipeline', 'pipeline')]} | {rate} | {r['throughput']:.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} | {errors} |")
+        w("")
+    sel = [i for i in instructions if i["server"] == server]
+    if sel:
+        w("### Instructions per webhook (callgrind)\n")
+        w("| traffic | pipeline | webhooks | server | responder | total | × yardstick |")
+        w("|---|---|---|---|---|---|---|")
+        per = {}
+        for i in sel:
+            per[(i["kind"], i["pipeline"])] = (i["server_ir"] / i["requests"],
+                i["responder_ir"] / i["requests"] if i["kind"] == "pre" else 0.0, i["requests"])
+        for kind in ["pre", "post"]:
+            for pipeline in ["pipeline", "yardstick"]:
+                if (kind, pipeline) not in per:
+                    continue
+                srv, resp, n = per[(kind, pipeline)]
+                yard = per.get((kind, "yardstick"))
+                ratio = f"{sum(yard[:2]) / (srv + resp):.3f}" if yard else "–"
+                resp_txt = f"{resp:,.0f}" if kind == "pre" else "–"
+                w(f"| {kind} | {NAMES[pipeline]} | {n} | {srv:,.0f} | {resp_txt} | {srv + resp:,.0f} | {ratio} |")
         w("")
     for m in [m for m in rss if m["server"] == server]:
         w(f"Peak RSS (VmHWM) after every run: ingress {m['ingress']} MB, resolver {m['resolver']} MB, nats-server {m['nats']} MB, yardstick {m['yardstick']} MB, bare {m['minimal']} MB.\n")
