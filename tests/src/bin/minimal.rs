@@ -11,7 +11,8 @@
 //!   `Twilio-Conversation-Sid`, `traceparent`) and the JSON envelope, on a per-conversation
 //!   subject. A post-event also gets `Nats-Msg-Id` (a digest of the signed parameters), into a
 //!   stream with a durable consumer. A pre-event also gets `Frontline-Deadline`, its responder
-//!   decodes the envelope, and the answer is written to a KV bucket (the answer cache).
+//!   decodes the envelope, the answer is written to a KV bucket (the answer cache), and Twilio
+//!   gets it as `application/json`.
 //! - `consumer`: creates a durable pull consumer (nobody pulls), so that a stream keeps the
 //!   bookkeeping of the pipeline's `frontline-resolver` consumer.
 //!
@@ -435,7 +436,13 @@ mod full {
                             .publish(format!("$KV.{CACHE}.{digest}"), Bytes::from(cached))
                             .await;
                     }
-                    http::Response::new(Full::new(reply.payload))
+                    // SPEC.md: a pre-event's answer is JSON, and says so.
+                    let mut response = http::Response::new(Full::new(reply.payload));
+                    response.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    response
                 }
                 Err(_) => status(200),
             }
