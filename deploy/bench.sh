@@ -15,8 +15,8 @@
 #   host's drift cancels); and the control ÷ the yardstick, an A/A comparison that shows the
 #   noise one comparison carries on this host;
 # - unpinned: the same with BENCH_UNPINNED_ROUNDS (3) rounds, every process free;
-# - open loop, unpinned: latency at 2,000 webhooks/s (the pipeline and both yardsticks) and at
-#   80 % of the pipeline's unpinned maximum;
+# - open loop, unpinned: first, on the fresh server, latency at 2,000 webhooks/s (the pipeline
+#   and both yardsticks); at the end, at 80 % of the pipeline's unpinned maximum;
 # - peak RSS of every process;
 # - instructions per webhook under callgrind (BENCH_INSTRUCTIONS=0 leaves them out): the
 #   ingress and resolver against the yardstick and its responder, a figure the host's load does
@@ -84,11 +84,16 @@ loadgen_on() { local cpus=$1; shift; taskset -c "$cpus" target/release/loadgen -
 # $work/runs.jsonl.
 measure() {
     local phase=$1 target=$2 kind=$3 server=$4 responder=$5 loadgen_cpus=$6
-    local s0 r0 n0 out
-    s0=$(ticks "$server"); r0=$(ticks "$responder"); n0=$(ticks "$NATS_PID")
-    out=$(loadgen_on "$loadgen_cpus" \
+    local s0 r0 n0 out loadgen
+    # CPU is counted from the end of the load generator's 1 s warm-up, as its requests are.
+    loadgen_on "$loadgen_cpus" \
         --target "$target" --kind "$kind" --connections "$CONNECTIONS" --warmup 1 \
-        --duration "$SECONDS_PER_RUN" --json)
+        --duration "$SECONDS_PER_RUN" --json >"$work/run.json" &
+    loadgen=$!
+    sleep 1
+    s0=$(ticks "$server"); r0=$(ticks "$responder"); n0=$(ticks "$NATS_PID")
+    wait "$loadgen"
+    out=$(cat "$work/run.json")
     printf '{"server":"%s","phase":"%s","round":%s,"pipeline":"%s","run":%s,"ticks":{"server":%s,"responder":%s,"nats":%s}}\n' \
         "$SERVER_LABEL" "$phase" "$ROUND" "$PIPELINE_LABEL" "$out" \
         "$(( $(ticks "$server") - s0 ))" "$(( $(ticks "$responder") - r0 ))" "$(( $(ticks "$NATS_PID") - n0 ))" \
@@ -153,12 +158,28 @@ bench_server() {
     sleep 1
     local server_side=("$NATS_PID" "$INGRESS_PID" "$RESOLVER_PID" "$MINIMAL_PID" "$MINIMAL_RESPONDER_PID" "$FULL_PID" "$FULL_RESPONDER_PID")
 
+    # Latency first, on a fresh server: the closed-loop runs below write gigabytes to the
+    # stream's files, and their writeback and nats-server's grown state would be measured
+    # instead of the pipeline (p99s of 35-70 ms for every pipeline, the bare one too, in runs
+    # made after them). At 2,000/s the yardsticks too: the host's own tail for the least work.
+    echo "  open loop"
+    local -A port_of=([pipeline]=$INGRESS_PORT [yardstick]=$FULL_PORT [minimal]=$MINIMAL_PORT)
+    open_loop() {
+        loadgen_on 0,1 --target "127.0.0.1:${port_of[$1]}" --kind "$2" --rate "$3" --connections "$CONNECTIONS" \
+            --warmup 1 --duration "$OPEN_SECONDS" --json |
+            sed "s/^/{\"server\":\"$SERVER_LABEL\",\"pipeline\":\"$1\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
+    }
+    for kind in pre post; do
+        for pipeline in pipeline yardstick minimal; do
+            open_loop "$pipeline" "$kind" 2000
+        done
+    done
+
     pin 0 "${server_side[@]}"
     rounds pinned "$ROUNDS" 1
     pin 0,1 "${server_side[@]}"
     rounds unpinned "$UNPINNED_ROUNDS" 0,1
-    # The closed-loop runs wrote gigabytes to the stream's files: let the kernel write them out
-    # first, so the latency runs measure the pipeline rather than the page cache's writeback.
+    # At 80 % of the unpinned maximum (queueing at the knee, after the closed-loop runs).
     sync
     local max_pre max_post
     read -r max_pre max_post < <(python3 - "$work/runs.jsonl" "$SERVER_LABEL" <<'PY'
@@ -170,17 +191,8 @@ def median(kind):
 print(int(median("pre")), int(median("post")))
 PY
 )
-    echo "  open loop"
-    # At 2,000/s the yardsticks too: what the host's tail is when the work is the least.
-    local -A port_of=([pipeline]=$INGRESS_PORT [yardstick]=$FULL_PORT [minimal]=$MINIMAL_PORT)
-    for spec in "pipeline pre 2000" "yardstick pre 2000" "minimal pre 2000" \
-        "pipeline post 2000" "yardstick post 2000" "minimal post 2000" \
-        "pipeline pre $(( max_pre * 8 / 10 ))" "pipeline post $(( max_post * 8 / 10 ))"; do
-        set -- $spec
-        loadgen_on 0,1 --target "127.0.0.1:${port_of[$1]}" --kind "$2" --rate "$3" --connections "$CONNECTIONS" \
-            --warmup 1 --duration "$OPEN_SECONDS" --json |
-            sed "s/^/{\"server\":\"$SERVER_LABEL\",\"pipeline\":\"$1\",\"open\":/; s/\$/}/" >>"$work/open.jsonl"
-    done
+    open_loop pipeline pre $(( max_pre * 8 / 10 ))
+    open_loop pipeline post $(( max_post * 8 / 10 ))
     printf '{"server":"%s","ingress":%s,"resolver":%s,"nats":%s,"yardstick":%s,"minimal":%s}\n' "$SERVER_LABEL" \
         "$(peak_rss_mb "$INGRESS_PID")" "$(peak_rss_mb "$RESOLVER_PID")" "$(peak_rss_mb "$NATS_PID")" \
         "$(peak_rss_mb "$FULL_PID")" "$(peak_rss_mb "$MINIMAL_PID")" >>"$work/rss.jsonl"
@@ -201,7 +213,7 @@ instructions() {
     local port admin radmin yport
     port=$(free_port); admin=$(free_port); radmin=$(free_port); yport=$(free_port)
     echo "  instructions (callgrind)"
-    local cg=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p")
+    local cg=(valgrind --tool=callgrind --cache-sim=yes --instr-atstart=no --callgrind-out-file="$work/cg.%p")
     NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
         RESOLVER_ADMIN_LISTEN="127.0.0.1:$radmin" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
         "${cg[@]}" target/release/resolver >"$work/cg-resolver.log" 2>&1 &
@@ -231,19 +243,22 @@ instructions() {
         requests=$(loadgen_on 0,1 --target "127.0.0.1:$target" --kind "$kind" --rate 100 --connections 8 \
             --duration "$INSTRUCTION_SECONDS" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])')
         callgrind_control -d "$server" "$responder_pid" >/dev/null
-        printf '{"server":"%s","pipeline":"%s","kind":"%s","requests":%s,"server_ir":%s,"responder_ir":%s}\n' \
+        printf '{"server":"%s","pipeline":"%s","kind":"%s","requests":%s,"server_events":%s,"responder_events":%s}\n' \
             "$SERVER_LABEL" "$label" "$kind" "$requests" \
-            "$(last_dump_ir "$server")" "$(last_dump_ir "$responder_pid")" >>"$work/instructions.jsonl"
+            "$(last_dump "$server")" "$(last_dump "$responder_pid")" >>"$work/instructions.jsonl"
     done
     kill "$resolver" "$ingress" "$responder" "$full"
     wait "$resolver" "$ingress" "$responder" "$full" 2>/dev/null || true
 }
 
-# The instructions counted in the newest callgrind dump of process $1.
-last_dump_ir() {
+# The events counted in the newest callgrind dump of process $1, as a JSON object: Ir
+# (instructions), Dr/Dw (data reads, writes), I1mr/D1mr/D1mw (first-level cache misses),
+# ILmr/DLmr/DLmw (last-level misses), from callgrind's cache simulation.
+last_dump() {
     local dump
     dump=$(ls -t "$work/cg.$1".* | head -1)
-    awk '/^(summary|totals):/ { print $2; exit }' "$dump"
+    awk '/^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
+        /^totals:/ { printf "{"; for (i = 2; i <= NF; i++) printf "%s\"%s\":%s", (i > 2 ? "," : ""), name[i], $i; print "}"; exit }' "$dump"
 }
 
 : >"$work/runs.jsonl"; : >"$work/open.jsonl"; : >"$work/rss.jsonl"; : >"$work/instructions.jsonl"
@@ -279,7 +294,7 @@ w(f"- machine: {machine}; {rustc}")
 w(f"- closed loop: {connections} connections, 1 s warm-up, {seconds} s per run; each round runs, for pre- then post-events, the yardstick, the pipeline, the yardstick again (the control) and the bare pipeline")
 w(f"- pinned: nats-server, the ingress, the resolver and the yardsticks on core 0, the load generator on core 1; median of {rounds} rounds. Unpinned: every process free, median of {unpinned} rounds")
 w("- \"× yardstick\" is the ratio of the medians; \"× yardstick, paired\" the median of each round's ratio (the run over the mean of the two yardstick runs just before and after it), which cancels the host's drift over the minutes of a bench; \"paired, middle half\" the quartiles of those ratios. The control row is the yardstick over itself: the noise a single comparison carries on this host")
-w("- instructions per webhook: callgrind counts every instruction the ingress and the resolver (the yardstick and its responder) run over a 100/s open-loop run after a warm-up, divided by the webhooks answered; it does not vary with the host's load. nats-server is not counted")
+w("- instructions per webhook: callgrind counts every instruction the ingress and the resolver (the yardstick and its responder) run in user space over a 100/s open-loop run after a warm-up, divided by the webhooks answered; it does not vary with the host's load. Its cache simulation (first-level 32 KiB instruction and data caches, the host's last level) counts the misses those instructions would take. nats-server is not counted")
 w("- every request is a signed webhook with its own idempotency token (post-events are all stored); the pipeline runs with every feature at its defaults")
 w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered (medians over the rounds; 10 ms ticks); the load generator is not counted. \"× yardstick, by CPU\" is the yardstick's total CPU per webhook over this pipeline's: pinned, throughput is that ratio when nothing else varies\n")
 def paired_ratios(sel, kind, pipeline):
@@ -367,22 +382,29 @@ for server in servers:
         w("")
     sel = [i for i in instructions if i["server"] == server]
     if sel:
-        w("### Instructions per webhook (callgrind)\n")
-        w("| traffic | pipeline | webhooks | server | responder | total | × yardstick |")
-        w("|---|---|---|---|---|---|---|")
+        w("### Instructions and cache misses per webhook (callgrind)\n")
+        w("| traffic | pipeline | webhooks | server instructions | responder instructions | total | × yardstick | L1i misses | L1d misses | last-level misses |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         per = {}
         for i in sel:
-            per[(i["kind"], i["pipeline"])] = (i["server_ir"] / i["requests"],
-                i["responder_ir"] / i["requests"] if i["kind"] == "pre" else 0.0, i["requests"])
+            n = i["requests"]
+            procs = [i["server_events"]] + ([i["responder_events"]] if i["kind"] == "pre" else [])
+            def ev(*names):
+                return sum(p.get(k, 0) for p in procs for k in names) / n
+            per[(i["kind"], i["pipeline"])] = {
+                "n": n, "server": i["server_events"]["Ir"] / n,
+                "responder": i["responder_events"]["Ir"] / n if i["kind"] == "pre" else None,
+                "total": ev("Ir"), "i1": ev("I1mr"), "d1": ev("D1mr", "D1mw"),
+                "ll": ev("ILmr", "DLmr", "DLmw")}
         for kind in ["pre", "post"]:
             for pipeline in ["pipeline", "yardstick"]:
                 if (kind, pipeline) not in per:
                     continue
-                srv, resp, n = per[(kind, pipeline)]
+                p = per[(kind, pipeline)]
                 yard = per.get((kind, "yardstick"))
-                ratio = f"{sum(yard[:2]) / (srv + resp):.3f}" if yard else "–"
-                resp_txt = f"{resp:,.0f}" if kind == "pre" else "–"
-                w(f"| {kind} | {NAMES[pipeline]} | {n} | {srv:,.0f} | {resp_txt} | {srv + resp:,.0f} | {ratio} |")
+                ratio = f"{yard['total'] / p['total']:.3f}" if yard else "–"
+                resp = f"{p['responder']:,.0f}" if p["responder"] is not None else "–"
+                w(f"| {kind} | {NAMES[pipeline]} | {p['n']} | {p['server']:,.0f} | {resp} | {p['total']:,.0f} | {ratio} | {p['i1']:,.0f} | {p['d1']:,.0f} | {p['ll']:,.0f} |")
         w("")
     for m in [m for m in rss if m["server"] == server]:
         w(f"Peak RSS (VmHWM) after every run: ingress {m['ingress']} MB, resolver {m['resolver']} MB, nats-server {m['nats']} MB, yardstick {m['yardstick']} MB, bare {m['minimal']} MB.\n")
