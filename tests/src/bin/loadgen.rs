@@ -3,7 +3,8 @@
 //! (`--rate R`: requests are due at fixed times and latency counts from the time each was due,
 //! so queueing is not hidden). Latencies go into an HDR histogram; the result is a table, JSON
 //! (`--json`) or a Markdown row (`--row LABEL`). With `--runs K` the median run (by throughput)
-//! is reported.
+//! is reported. Beside the target, a probe thread measures the host: how late a 0.5 ms sleep
+//! wakes, a floor under any latency measured on it.
 //!
 //! ```text
 //! loadgen --target 127.0.0.1:8080 --kind pre --connections 64 --duration 5 --warmup 2 --runs 3
@@ -13,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -298,6 +299,40 @@ async fn merge(workers: Vec<tokio::task::JoinHandle<WorkerResult>>, started: Ins
     }
 }
 
+/// Measures the host rather than the target: a thread that sleeps 0.5 ms at a time and records
+/// how late it wakes, in microseconds. A request's latency is no better than the wake-ups along
+/// its way (load generator, server, broker), so the probe's tail is a floor under the run's tail
+/// on this host.
+struct WakeProbe {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Histogram<u64>>,
+}
+
+impl WakeProbe {
+    const NAP: Duration = Duration::from_micros(500);
+
+    fn start() -> WakeProbe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut lateness = Histogram::<u64>::new(3).expect("a histogram");
+            while !stopped.load(Ordering::Relaxed) {
+                let slept = Instant::now();
+                std::thread::sleep(Self::NAP);
+                let late = slept.elapsed().saturating_sub(Self::NAP);
+                let _ = lateness.record(late.as_micros() as u64);
+            }
+            lateness
+        });
+        WakeProbe { stop, thread }
+    }
+
+    fn finish(self) -> Histogram<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the probe thread")
+    }
+}
+
 fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1_000.0
 }
@@ -320,10 +355,12 @@ async fn main() {
     if args.warmup > 0.0 {
         measure(Duration::from_secs_f64(args.warmup)).await;
     }
+    let probe = WakeProbe::start();
     let mut runs = Vec::new();
     for _ in 0..args.runs.max(1) {
         runs.push(measure(Duration::from_secs_f64(args.duration)).await);
     }
+    let wake = probe.finish();
     runs.sort_by(|a, b| a.throughput().total_cmp(&b.throughput()));
     let run = &runs[runs.len() / 2];
     let h = &run.histogram;
@@ -355,6 +392,8 @@ async fn main() {
                 "requests": h.len(), "seconds": run.elapsed.as_secs_f64(), "throughput": run.throughput(),
                 "p50_ms": ms(h, 0.5), "p90_ms": ms(h, 0.9), "p99_ms": ms(h, 0.99), "p999_ms": ms(h, 0.999),
                 "max_ms": h.max() as f64 / 1_000.0, "errors": errors_json,
+                "wake_p50_ms": ms(&wake, 0.5), "wake_p99_ms": ms(&wake, 0.99),
+                "wake_max_ms": wake.max() as f64 / 1_000.0,
             })
         );
     } else {
@@ -372,6 +411,11 @@ async fn main() {
             println!("  {label:<8} {:>10.3} ms", ms(h, q));
         }
         println!("  max      {:>10.3} ms", h.max() as f64 / 1_000.0);
+        println!(
+            "  host     {:>10.3} ms   p99 lateness of a 0.5 ms sleep (max {:.3} ms)",
+            ms(&wake, 0.99),
+            wake.max() as f64 / 1_000.0
+        );
         for (label, count) in &run.errors {
             println!("  error    {count:>10}   {label}");
         }
