@@ -117,6 +117,23 @@ rounds() {
     done
 }
 
+# The pipeline's two processes, every feature at its defaults (the answer cache, dedupe, metrics,
+# spans): start_resolver NATS_URL ADMIN_PORT LOG [WRAPPER...], start_ingress NATS_URL PORT
+# ADMIN_PORT LOG [WRAPPER...] (a wrapper such as valgrind runs the binary). Both in the
+# background.
+start_resolver() {
+    local nats_url=$1 admin=$2 log=$3; shift 3
+    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
+        RESOLVER_ADMIN_LISTEN="127.0.0.1:$admin" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
+        "$@" target/release/resolver >"$log" 2>&1 &
+}
+start_ingress() {
+    local nats_url=$1 port=$2 admin=$3 log=$4; shift 4
+    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
+        INGRESS_LISTEN="127.0.0.1:$port" INGRESS_ADMIN_LISTEN="127.0.0.1:$admin" \
+        STREAM_MAX_AGE=1h "$@" target/release/ingress >"$log" 2>&1 &
+}
+
 # Everything on one nats-server binary.
 bench_server() {
     local nats_bin=$1
@@ -130,14 +147,9 @@ bench_server() {
     wait_port "$NATS_PORT"
     local nats_url="nats://127.0.0.1:$NATS_PORT"
 
-    # The pipeline, every feature at its defaults (the answer cache, dedupe, metrics, spans).
-    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
-        RESOLVER_ADMIN_LISTEN="127.0.0.1:$RESOLVER_ADMIN" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
-        target/release/resolver >"$work/resolver.log" 2>&1 &
+    start_resolver "$nats_url" "$RESOLVER_ADMIN" "$work/resolver.log"
     RESOLVER_PID=$!; pids+=("$RESOLVER_PID")
-    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
-        INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="127.0.0.1:$INGRESS_ADMIN" \
-        STREAM_MAX_AGE=1h target/release/ingress >"$work/ingress.log" 2>&1 &
+    start_ingress "$nats_url" "$INGRESS_PORT" "$INGRESS_ADMIN" "$work/ingress.log"
     INGRESS_PID=$!; pids+=("$INGRESS_PID")
     target/release/minimal respond "$nats_url" &
     MINIMAL_RESPONDER_PID=$!; pids+=("$MINIMAL_RESPONDER_PID")
@@ -214,13 +226,9 @@ instructions() {
     port=$(free_port); admin=$(free_port); radmin=$(free_port); yport=$(free_port)
     echo "  instructions (callgrind)"
     local cg=(valgrind --tool=callgrind --cache-sim=yes --instr-atstart=no --callgrind-out-file="$work/cg.%p")
-    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
-        RESOLVER_ADMIN_LISTEN="127.0.0.1:$radmin" CUSTOMER_DIRECTORY=file:deploy/customers.example.json \
-        "${cg[@]}" target/release/resolver >"$work/cg-resolver.log" 2>&1 &
+    start_resolver "$nats_url" "$radmin" "$work/cg-resolver.log" "${cg[@]}"
     local resolver=$!
-    NATS_URL="$nats_url" TWILIO_AUTH_TOKEN="$TOKEN" PUBLIC_URL="$PUBLIC_URL" \
-        INGRESS_LISTEN="127.0.0.1:$port" INGRESS_ADMIN_LISTEN="127.0.0.1:$admin" \
-        STREAM_MAX_AGE=1h "${cg[@]}" target/release/ingress >"$work/cg-ingress.log" 2>&1 &
+    start_ingress "$nats_url" "$port" "$admin" "$work/cg-ingress.log" "${cg[@]}"
     local ingress=$!
     "${cg[@]}" target/release/minimal respond-full "$nats_url" 2>"$work/cg-responder.log" &
     local responder=$!
@@ -238,10 +246,11 @@ instructions() {
     for spec in "pipeline pre $port $ingress $resolver" "yardstick pre $yport $full $responder" \
         "pipeline post $port $ingress $resolver" "yardstick post $yport $full $responder"; do
         read -r label kind target server responder_pid <<<"$spec"
-        loadgen_on 0,1 --target "127.0.0.1:$target" --kind "$kind" --rate 100 --connections 8 --duration 2 >/dev/null
+        loadgen_on 0,1 --target "127.0.0.1:$target" --kind "$kind" --rate 100 --connections 8 --warmup 0 --duration 2 >/dev/null
         callgrind_control -z "$server" "$responder_pid" >/dev/null
+        # No warm-up of its own: the counters are zeroed, and only measured webhooks may count.
         requests=$(loadgen_on 0,1 --target "127.0.0.1:$target" --kind "$kind" --rate 100 --connections 8 \
-            --duration "$INSTRUCTION_SECONDS" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])')
+            --warmup 0 --duration "$INSTRUCTION_SECONDS" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["requests"])')
         callgrind_control -d "$server" "$responder_pid" >/dev/null
         printf '{"server":"%s","pipeline":"%s","kind":"%s","requests":%s,"server_events":%s,"responder_events":%s}\n' \
             "$SERVER_LABEL" "$label" "$kind" "$requests" \
@@ -299,22 +308,14 @@ w("- every request is a signed webhook with its own idempotency token (post-even
 w("- CPU µs per webhook: user + system time of each process over a run, divided by the webhooks answered (medians over the rounds; 10 ms ticks); the load generator is not counted. \"× yardstick, by CPU\" is the yardstick's total CPU per webhook over this pipeline's: pinned, throughput is that ratio when nothing else varies\n")
 def paired_ratios(sel, kind, pipeline):
     """Round by round: the run over the mean of the two yardstick runs around it (the control over
-    the first yardstick run)."""
+    the first yardstick run). Every round has all four runs."""
     by_round = {}
     for r in sel:
         if r["run"]["kind"] == kind:
-            by_round.setdefault(r.get("round"), {})[r["pipeline"]] = r["run"]["throughput"]
-    ratios = []
-    for got in by_round.values():
-        if pipeline not in got or "yardstick" not in got:
-            continue
-        if pipeline == "control":
-            ratios.append(got["control"] / got["yardstick"])
-        elif "control" in got:
-            ratios.append(got[pipeline] / ((got["yardstick"] + got["control"]) / 2))
-        else:
-            ratios.append(got[pipeline] / got["yardstick"])
-    return ratios
+            by_round.setdefault(r["round"], {})[r["pipeline"]] = r["run"]["throughput"]
+    if pipeline == "control":
+        return [got["control"] / got["yardstick"] for got in by_round.values()]
+    return [got[pipeline] / ((got["yardstick"] + got["control"]) / 2) for got in by_round.values()]
 
 def quartiles(xs):
     xs = sorted(xs)
@@ -322,6 +323,11 @@ def quartiles(xs):
         return xs[0], xs[-1]
     q = statistics.quantiles(xs, n=4)
     return q[0], q[2]
+
+def header(*columns):
+    """A Markdown table's header and rule."""
+    w("| " + " | ".join(columns) + " |")
+    w("|" + "---|" * len(columns))
 
 ORDER = ["pipeline", "yardstick", "control", "minimal"]
 for server in servers:
@@ -331,8 +337,8 @@ for server in servers:
         if not sel:
             continue
         w(f"### {phase.capitalize()}\n")
-        w("| traffic | pipeline | req/s (median) | runs | × yardstick | × yardstick, paired | paired, middle half | × bare | server µs | responder µs | nats-server µs | total µs | × yardstick, by CPU |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        header("traffic", "pipeline", "req/s (median)", "runs", "× yardstick", "× yardstick, paired", "paired, middle half",
+               "× bare", "server µs", "responder µs", "nats-server µs", "total µs", "× yardstick, by CPU")
         controls = {}
         for kind in ["pre", "post"]:
             med = {}
@@ -372,22 +378,20 @@ for server in servers:
     sel = [o for o in opens if o["server"] == server]
     if sel:
         w("### Open loop (unpinned)\n")
-        w("| traffic | pipeline | rate req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | host: wake-up p99 ms | host: worst wake-up ms | host: time over 1 ms late |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        header("traffic", "pipeline", "rate req/s", "achieved", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors",
+               "host: wake-up p99 ms", "host: worst wake-up ms", "host: time over 1 ms late")
         for o in sel:
             r = o["open"]
             errors = sum(r["errors"].values())
             rate = r["mode"].split()[2]
-            wake = f"{r['wake_p99_ms']:.3f} | {r['wake_max_ms']:.3f}" if "wake_p99_ms" in r else "– | –"
-            wake += f" | {r['wake_over_1ms_share'] * 100:.2f} %" if "wake_over_1ms_share" in r else " | –"
-            w(f"| {r['kind']} | {NAMES[o.get('pipeline', 'pipeline')]} | {rate} | {r['throughput']:.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} | {errors} | {wake} |")
+            w(f"| {r['kind']} | {NAMES[o['pipeline']]} | {rate} | {r['throughput']:.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} | {errors} | {r['wake_p99_ms']:.3f} | {r['wake_max_ms']:.3f} | {r['wake_over_1ms_share'] * 100:.2f} % |")
         w("")
         w("- host: how late a thread beside the load generator woke from 0.5 ms sleeps during the same run (the host's own stalls, which every hop of a request can meet). \"Time over 1 ms late\" is the share of the run a request arriving at a random moment would have waited over 1 ms for that thread to run: above 1 %, no p99 on this host can be under 1 ms, and as a request crosses several threads, less already shows in its tail\n")
     sel = [i for i in instructions if i["server"] == server]
     if sel:
         w("### Instructions and cache misses per webhook (callgrind)\n")
-        w("| traffic | pipeline | webhooks | server instructions | responder instructions | total | × yardstick | L1i misses | L1d misses | last-level misses |")
-        w("|---|---|---|---|---|---|---|---|---|---|")
+        header("traffic", "pipeline", "webhooks", "server instructions", "responder instructions", "total", "× yardstick",
+               "L1i misses", "L1d misses", "last-level misses")
         per = {}
         for i in sel:
             n = i["requests"]

@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod response;
 pub mod signature;
 pub mod token_bucket;
 pub mod webhook;
@@ -33,7 +34,6 @@ mod callback;
 mod error;
 mod handler;
 mod metrics;
-mod response;
 mod run;
 mod spool;
 

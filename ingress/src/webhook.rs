@@ -254,18 +254,15 @@ impl<'a> Webhook<'a> {
 /// returns the indices of what is left sorted by name, then value (the canonical order). Sorted,
 /// exact repeats sit side by side, so finding them costs no search of its own.
 fn collapse_exact_repeats(params: &mut Vec<Pair<'_>>) -> Vec<u32> {
-    // Bodies are bounded far below 2^32 parameters.
+    // Bodies are bounded far below 2^32 parameters. Of equal pairs, the first sent sorts first
+    // (the position breaks the tie, which only exact repeats reach).
     let mut sorted: Vec<u32> = (0..params.len() as u32).collect();
-    let by_pair = |a: &u32, b: &u32| params[*a as usize].cmp(&params[*b as usize]);
-    sorted.sort_unstable_by(by_pair);
+    sorted.sort_unstable_by(|a, b| params[*a as usize].cmp(&params[*b as usize]).then(a.cmp(b)));
     let same = |pair: &[u32]| params[pair[0] as usize] == params[pair[1] as usize];
     // Most forms have none: nothing more to do.
     if !sorted.windows(2).any(same) {
         return sorted;
     }
-    // A stable sort of the positions in order: of equal pairs, the first sent comes first.
-    sorted.sort_unstable();
-    sorted.sort_by(by_pair);
     let mut repeat = vec![false; params.len()];
     for pair in sorted.windows(2).filter(|pair| same(pair)) {
         repeat[pair[1] as usize] = true;

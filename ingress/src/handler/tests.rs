@@ -16,6 +16,8 @@ struct FakeBroker {
     stored: Mutex<Vec<(String, HeaderMap)>>,
     hold: Option<Arc<Notify>>,
     cache: Mutex<Vec<(String, Bytes)>>,
+    /// Every publish fails as if NATS were down.
+    down: bool,
 }
 
 impl Broker for FakeBroker {
@@ -45,6 +47,9 @@ impl Broker for FakeBroker {
     ) -> Result<Stored, PublishError> {
         if let Some(hold) = &self.hold {
             hold.notified().await;
+        }
+        if self.down {
+            return Err(PublishError::Disconnected);
         }
         self.stored.lock().unwrap().push((subject, headers()));
         Ok(Stored::New)
@@ -190,6 +195,60 @@ async fn malformed_replies_take_the_fallback() {
             String::from_utf8_lossy(reply)
         );
     }
+}
+
+/// NATS down: a post-event goes to the spool with the headers a direct publish would have had
+/// (its `Nats-Msg-Id` above all, so a retry is still stored once), and is forwarded with them.
+#[tokio::test]
+async fn a_spooled_post_event_is_forwarded_with_its_headers() {
+    let dir = std::env::temp_dir().join(format!("spool-headers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spool = crate::spool::Spool::open(&dir, 1 << 20, IngressMetrics::new().unwrap()).unwrap();
+    let down = FakeBroker {
+        down: true,
+        ..FakeBroker::default()
+    };
+    let app = Arc::new(WebhookHandler {
+        spool: Some(spool.clone()),
+        ..Arc::into_inner(app(down, 8)).unwrap()
+    });
+    let body = "EventType=onMessageAdded&AccountSid=AC1&ConversationSid=CH1&Body=hi";
+    let response = app.clone().handle(form(body)).await;
+    assert_eq!(response.status(), StatusCode::OK, "spooled");
+
+    let up = Arc::new(FakeBroker::default());
+    let forwarding = tokio::spawn(spool.forward(up.clone()));
+    let mut forwarded = None;
+    for _ in 0..100 {
+        if let Some(first) = up.stored.lock().unwrap().first().cloned() {
+            forwarded = Some(first);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    forwarding.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (subject, sent) = forwarded.expect("the spooled event is forwarded");
+    assert_eq!(subject, "frontline.post.onMessageAdded.CH1");
+    let webhook = WebhookReader::new(None)
+        .read(RawRequest {
+            path_and_query: WEBHOOK_PATH,
+            body_kind: Some(BodyKind::Form),
+            body: body.as_bytes(),
+            signature: None,
+            signature_settings: None,
+            idempotency_token: None,
+        })
+        .unwrap();
+    let value = |name: &str| sent.get(name).map(|v| v.as_str().to_owned());
+    assert_eq!(value(headers::MSG_ID), Some(webhook.dedupe_id()));
+    assert_eq!(
+        value(headers::EVENT_TYPE).as_deref(),
+        Some("onMessageAdded")
+    );
+    assert_eq!(value(headers::ACCOUNT_SID).as_deref(), Some("AC1"));
+    assert_eq!(value(headers::CONVERSATION_SID).as_deref(), Some("CH1"));
 }
 
 #[tokio::test]

@@ -437,12 +437,7 @@ mod full {
                             .await;
                     }
                     // SPEC.md: a pre-event's answer is JSON, and says so.
-                    let mut response = http::Response::new(Full::new(reply.payload));
-                    response.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/json"),
-                    );
-                    response
+                    frontline_ingress::response::json(reply.payload)
                 }
                 Err(_) => status(200),
             }
